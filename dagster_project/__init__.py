@@ -1,0 +1,1 @@
+"""Customs performance warehouse: Dagster assets, dbt models and DuckDB marts."""

@@ -1,0 +1,259 @@
+"""One declaration per raw feed: the single source of truth for the input contract.
+
+The loader, the row checks and their reject reasons, the raw table DDL, the
+Great Expectations suites, the synthetic generator and `docs/feeds.md` are all
+derived from these declarations. Adding a column to a feed is one `Column(...)`
+line here (plus, for the generator, a value for it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ColumnType = Literal["text", "int", "decimal", "bool", "timestamp", "date", "code", "country"]
+FeedKind = Literal["event", "snapshot", "manual"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColumnType
+    required: bool = False
+    description: str = ""
+    codes: tuple[str, ...] = ()
+    # "manual_kpis": the code set is the catalog's manual KPI ids (dbt seed kpi_catalog)
+    codes_from: str | None = None
+    min_value: float | None = None  # decimals default to >= 0 (see `signed`)
+    max_value: float | None = None
+    signed: bool = False
+    pattern: str | None = None  # full-match regular expression on the trimmed text
+    pattern_hint: str = ""
+
+    @property
+    def sql_type(self) -> str:
+        return {
+            "text": "VARCHAR",
+            "code": "VARCHAR",
+            "country": "VARCHAR",
+            "int": "INTEGER",
+            "decimal": "DOUBLE",
+            "bool": "BOOLEAN",
+            "timestamp": "TIMESTAMP",
+            "date": "DATE",
+        }[self.type]
+
+    @property
+    def type_label(self) -> str:
+        if self.type == "code" and self.codes:
+            return "code(" + "|".join(self.codes) + ")"
+        if self.type == "code" and self.codes_from:
+            return f"code({self.codes_from})"
+        if self.type == "country":
+            return "text, ISO 3166-1 alpha-2"
+        if self.type == "int" and self.min_value is not None and self.max_value is not None:
+            return f"int {int(self.min_value)}-{int(self.max_value)}"
+        if self.type == "decimal":
+            return "decimal (any sign)" if self.signed else "decimal (>= 0)"
+        if self.pattern_hint:
+            return f"text, {self.pattern_hint}"
+        return self.type
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """A check across columns of one row.
+
+    kind:
+      - "not_before":      `column` >= `other` when both are set
+      - "not_above":       `column` <= `other` when both are set
+      - "required_unless": `column` is set unless `other` is one of `codes`
+      - "required_when":   `column` is set when `other` is one of `codes`
+    """
+
+    kind: Literal["not_before", "not_above", "required_unless", "required_when"]
+    column: str
+    other: str
+    codes: tuple[str, ...] = ()
+
+    @property
+    def reason(self) -> str:
+        if self.kind == "not_before":
+            return f"{self.column} before {self.other}"
+        if self.kind == "not_above":
+            return f"{self.column} above {self.other}"
+        if self.kind == "required_unless":
+            return f"{self.column} missing (required unless {self.other} is {'/'.join(self.codes)})"
+        return f"{self.column} missing (required when {self.other} is {'/'.join(self.codes)})"
+
+
+@dataclass(frozen=True)
+class Feed:
+    name: str
+    kind: FeedKind
+    description: str
+    columns: tuple[Column, ...]
+    # event feeds: the timestamp whose local month must be the folder's month
+    anchor: str | None = None
+    # the id that must be unique; its scope follows the kind:
+    # event -> across all months, snapshot -> within one snapshot, manual -> within one month
+    key: str | None = None
+    rules: tuple[RowRule, ...] = field(default_factory=tuple)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"feed {self.name} has no column {name}")
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw.{self.name}"
+
+    @property
+    def key_scope(self) -> str | None:
+        if self.key is None:
+            return None
+        return {"event": "all months", "snapshot": "one snapshot", "manual": "one month"}[self.kind]
+
+
+C = Column  # keeps each declaration on one line
+
+DECLARATIONS = Feed(
+    name="declarations",
+    kind="event",
+    description="One row per customs declaration.",
+    anchor="lodged_at",
+    key="declaration_id",
+    columns=(
+        C("declaration_id", "text", True, "unique across all months"),
+        C("declaration_type", "code", True, "import, export, transit", codes=("IM", "EX", "TR")),
+        C("office_code", "text", True, "customs office of lodgement"),
+        C("transport_mode", "code", True, "mode of transport at the border", codes=("SEA", "AIR", "ROAD", "RAIL", "POST", "OTHER")),
+        C("trader_id", "text", True, "economic operator identifier (TIN, EORI, ...); joins aeo_register"),
+        C("category", "int", True, "1 postal documents, 2 low value non-dutiable, 3 low value dutiable, 4 high value", min_value=1, max_value=4),
+        C("is_paperless", "bool", True, "lodged and processed with no paper documents"),
+        C("partner_country", "country", True, "origin (IM), destination (EX), next country (TR)"),
+        C("hs_code", "text", True, "commodity code of the first item", pattern=r"[0-9]{6,10}", pattern_hint="6-10 digits"),
+        C("customs_value", "decimal", True, "customs value in national currency"),
+        C("duty_amount", "decimal", False, "duties and taxes assessed"),
+        C("clearance_cost", "decimal", False, "fees and charges paid by the trader for clearance"),
+        C("arrival_at", "timestamp", False, "arrival of the goods (IM, TR) or presentation at exit (EX)"),
+        C("lodged_at", "timestamp", True, "lodgement of the declaration"),
+        C("released_at", "timestamp", False, "release of the goods; null = not yet released"),
+        C("edoc_seconds", "decimal", False, "system processing time of the electronic declaration"),
+    ),
+    rules=(RowRule("not_before", "released_at", "lodged_at"),),
+)
+
+LANES = Feed(
+    name="lanes",
+    kind="event",
+    description="Selectivity decisions: one or more rows per declaration (re-channelling adds rows).",
+    anchor="assigned_at",
+    key=None,
+    columns=(
+        C("declaration_id", "text", True, "the declaration that was channelled"),
+        C("lane", "code", True, "GREEN release, YELLOW documentary check, RED physical inspection, BLUE release then post-clearance audit", codes=("GREEN", "YELLOW", "RED", "BLUE")),
+        C("assigned_at", "timestamp", True, "when this lane was assigned"),
+        C("selection", "code", False, "why selected: risk rule, random sample, officer; null for GREEN", codes=("RISK", "RANDOM", "OFFICER")),
+        C("rule_id", "text", False, "selectivity rule or criterion that fired"),
+        C("inspection_ended_at", "timestamp", False, "end of the documentary check or inspection"),
+        C("finding", "code", False, "outcome of the check; null while open", codes=("NONE", "DISCREPANCY", "SEIZURE")),
+    ),
+)
+
+DRAWBACK = Feed(
+    name="drawback",
+    kind="event",
+    description="Drawback (duty refund) claims.",
+    anchor="lodged_at",
+    key="claim_id",
+    columns=(
+        C("claim_id", "text", True, "unique"),
+        C("trader_id", "text", True, "claimant"),
+        C("declaration_id", "text", False, "export declaration the claim refers to"),
+        C("lodged_at", "timestamp", True, "claim lodged"),
+        C("status", "code", True, "claim status", codes=("PENDING", "APPROVED", "PARTIAL", "REJECTED")),
+        C("decided_at", "timestamp", False, "decision; required unless PENDING"),
+        C("amount_claimed", "decimal", True, "amount claimed"),
+        C("amount_approved", "decimal", False, "amount approved; not above amount_claimed"),
+    ),
+    rules=(
+        RowRule("required_unless", "decided_at", "status", ("PENDING",)),
+        RowRule("not_before", "decided_at", "lodged_at"),
+        RowRule("not_above", "amount_approved", "amount_claimed"),
+    ),
+)
+
+TICKETS = Feed(
+    name="tickets",
+    kind="event",
+    description="IT service desk tickets of the clearance system.",
+    anchor="opened_at",
+    key="ticket_id",
+    columns=(
+        C("ticket_id", "text", True, "unique"),
+        C("ticket_type", "code", True, "FAILURE = a system failure case", codes=("SERVICE_REQUEST", "INCIDENT", "FAILURE")),
+        C("system", "text", False, "affected system or module"),
+        C("opened_at", "timestamp", True, "ticket opened"),
+        C("due_at", "timestamp", False, "scheduled completion; required for SERVICE_REQUEST"),
+        C("resolved_at", "timestamp", False, "null = open; not before opened_at"),
+    ),
+    rules=(
+        RowRule("required_when", "due_at", "ticket_type", ("SERVICE_REQUEST",)),
+        RowRule("not_before", "resolved_at", "opened_at"),
+    ),
+)
+
+AEO_REGISTER = Feed(
+    name="aeo_register",
+    kind="snapshot",
+    description="AEO applications and certificates: each month's folder holds the whole register as of that month's end.",
+    anchor=None,
+    key="application_id",
+    columns=(
+        C("application_id", "text", True, "unique within one snapshot"),
+        C("trader_id", "text", True, "applicant"),
+        C("submitted_at", "timestamp", True, "application received"),
+        C("decision", "code", True, "state of the application", codes=("PENDING", "APPROVED", "REJECTED", "WITHDRAWN")),
+        C("decided_at", "timestamp", False, "required unless PENDING"),
+        C("valid_from", "date", False, "certificate valid from; required if APPROVED"),
+        C("valid_to", "date", False, "certificate valid until (exclusive); null = open-ended"),
+        C("revoked_at", "date", False, "certificate suspended or revoked from this date"),
+    ),
+    rules=(
+        RowRule("required_unless", "decided_at", "decision", ("PENDING",)),
+        RowRule("required_when", "valid_from", "decision", ("APPROVED",)),
+    ),
+)
+
+MANUAL = Feed(
+    name="manual",
+    kind="manual",
+    description="Indicators that no system records, delivered by people; the month is the folder's month.",
+    anchor=None,
+    key="kpi_id",
+    columns=(
+        C("kpi_id", "code", True, "a KPI of the catalog whose source is manual", codes_from="manual_kpis"),
+        C("value", "decimal", True, "the month's value", signed=True),
+        C("note", "text", False, "free text"),
+    ),
+)
+
+FEEDS: tuple[Feed, ...] = (DECLARATIONS, LANES, DRAWBACK, TICKETS, AEO_REGISTER, MANUAL)
+
+
+def feed_by_name(name: str) -> Feed:
+    for f in FEEDS:
+        if f.name == name:
+            return f
+    raise KeyError(f"unknown feed {name!r}; feeds are {', '.join(f.name for f in FEEDS)}")

@@ -1,0 +1,89 @@
+"""DDL of the work database's raw layer, derived from the feed contract."""
+
+from __future__ import annotations
+
+import duckdb
+
+from dagster_project.contract import FEEDS, Feed
+
+# Lineage columns every raw table carries after the contract's own columns.
+LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("_month", "DATE"),  # the partition: first day of the folder's month
+    ("_file", "VARCHAR"),  # file name inside the month folder
+    ("_line", "BIGINT"),  # record number in the file (header = 1)
+    ("_loaded_at", "TIMESTAMP"),  # UTC
+)
+
+REJECTS_DDL = """
+CREATE TABLE IF NOT EXISTS raw.rejects (
+    feed VARCHAR NOT NULL,
+    month DATE NOT NULL,
+    file VARCHAR NOT NULL,
+    line BIGINT,
+    column_name VARCHAR,
+    reason VARCHAR NOT NULL,
+    raw_text VARCHAR,
+    loaded_at TIMESTAMP NOT NULL
+)
+"""
+
+LOAD_AUDIT_DDL = """
+CREATE TABLE IF NOT EXISTS raw.load_audit (
+    feed VARCHAR NOT NULL,
+    month DATE NOT NULL,
+    file VARCHAR NOT NULL,
+    file_sha256 VARCHAR,
+    rows_read BIGINT NOT NULL,
+    rows_accepted BIGINT NOT NULL,
+    rows_rejected BIGINT NOT NULL,
+    quality_result VARCHAR NOT NULL,
+    quality_note VARCHAR,
+    notes VARCHAR,
+    loaded_at TIMESTAMP NOT NULL
+)
+"""
+
+# Months whose downstream models must be rebuilt: written by loads, cleared by
+# a successful dbt build, so a failed run leaves them for the next one.
+DIRTY_MONTHS_DDL = """
+CREATE TABLE IF NOT EXISTS meta.dirty_months (
+    month DATE NOT NULL,
+    feed VARCHAR NOT NULL,
+    noted_at TIMESTAMP NOT NULL
+)
+"""
+
+# The half-open month window [month_from, month_to) that incremental dbt models rebuild.
+BUILD_WINDOW_DDL = """
+CREATE TABLE IF NOT EXISTS meta.build_window (
+    month_from DATE NOT NULL,
+    month_to DATE NOT NULL
+)
+"""
+
+
+def raw_table_columns(feed: Feed) -> list[tuple[str, str]]:
+    return [(c.name, c.sql_type) for c in feed.columns] + list(LINEAGE_COLUMNS)
+
+
+def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create (or extend with new contract columns) every raw table. Idempotent."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    con.execute("CREATE SCHEMA IF NOT EXISTS meta")
+    for feed in FEEDS:
+        cols = raw_table_columns(feed)
+        ddl = ", ".join(f'"{name}" {typ}' for name, typ in cols)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {feed.raw_table} ({ddl})")
+        existing = {
+            r[0]
+            for r in con.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = 'raw' AND table_name = ?",
+                [feed.name],
+            ).fetchall()
+        }
+        for name, typ in cols:
+            if name not in existing:
+                con.execute(f'ALTER TABLE {feed.raw_table} ADD COLUMN "{name}" {typ}')
+    for ddl in (REJECTS_DDL, LOAD_AUDIT_DDL, DIRTY_MONTHS_DDL, BUILD_WINDOW_DDL):
+        con.execute(ddl)

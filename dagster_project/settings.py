@@ -1,0 +1,142 @@
+"""Run-time settings, read from the environment (and an optional `.env` file).
+
+Nothing here runs at import time: call `Settings.from_env()` when a run, a
+command or a test starts, so that a changed variable takes effect on the next
+run without restarting the code location.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_DIR = PROJECT_ROOT / "dbt"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+
+ENV_PREFIX = "CUSTOMS_KPI_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the pipeline cannot use."""
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse a minimal `.env` file: KEY=VALUE lines, `#` comments, optional quotes."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :]
+        key, _, value = line.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    tz: str = "UTC"
+    dagster_home: Path | None = None
+    secret: str | None = None
+    memory_limit: str | None = None
+    threads: int | None = None
+    alert_webhook: str | None = None
+
+    # ---- derived locations -------------------------------------------------
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def marts_dir(self) -> Path:
+        return self.data_dir / "marts"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.data_dir / "work"
+
+    @property
+    def work_db(self) -> Path:
+        """The database the pipeline writes: raw layer, rejects, audit, dbt models."""
+        return self.work_dir / "warehouse.duckdb"
+
+    @property
+    def published_db(self) -> Path:
+        """The file readers open; replaced atomically, never written in place."""
+        return self.marts_dir / "warehouse.duckdb"
+
+    @property
+    def dagster_home_dir(self) -> Path:
+        return self.dagster_home or (self.data_dir / "dagster_home")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.tz)
+
+    # ---- construction --------------------------------------------------------
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        env = dict(read_dotenv(PROJECT_ROOT / ".env"))
+        env.update(os.environ if environ is None else environ)
+
+        data_dir = Path(env.get(f"{ENV_PREFIX}DATA_DIR") or PROJECT_ROOT / "data").resolve()
+        tz = env.get(f"{ENV_PREFIX}TZ") or "UTC"
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SettingsError(f"{ENV_PREFIX}TZ={tz!r} is not an IANA time zone") from exc
+
+        threads_raw = env.get(f"{ENV_PREFIX}THREADS")
+        threads = None
+        if threads_raw:
+            try:
+                threads = int(threads_raw)
+            except ValueError as exc:
+                raise SettingsError(f"{ENV_PREFIX}THREADS={threads_raw!r} is not a number") from exc
+            if threads < 1:
+                raise SettingsError(f"{ENV_PREFIX}THREADS must be at least 1, got {threads}")
+
+        home = env.get("DAGSTER_HOME")
+        return cls(
+            data_dir=data_dir,
+            tz=tz,
+            dagster_home=Path(home).resolve() if home else None,
+            secret=env.get(f"{ENV_PREFIX}SECRET") or None,
+            memory_limit=env.get(f"{ENV_PREFIX}MEMORY_LIMIT") or None,
+            threads=threads,
+            alert_webhook=env.get(f"{ENV_PREFIX}ALERT_WEBHOOK") or None,
+        )
+
+    def with_overrides(self, **kwargs) -> "Settings":
+        return replace(self, **kwargs)
+
+    def duckdb_config(self) -> dict[str, str]:
+        """DuckDB connection settings for this run's resource limits."""
+        config: dict[str, str] = {"TimeZone": "UTC"}
+        if self.memory_limit:
+            config["memory_limit"] = self.memory_limit
+        if self.threads:
+            config["threads"] = str(self.threads)
+        return config
+
+    def dbt_env(self) -> dict[str, str]:
+        """Environment variables the dbt profile and models read."""
+        env = {
+            "CUSTOMS_KPI_WORK_DB": str(self.work_db),
+            "CUSTOMS_KPI_TZ": self.tz,
+        }
+        if self.memory_limit:
+            env["CUSTOMS_KPI_MEMORY_LIMIT"] = self.memory_limit
+        if self.threads:
+            env["CUSTOMS_KPI_THREADS"] = str(self.threads)
+        return env
