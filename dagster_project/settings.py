@@ -122,12 +122,25 @@ class Settings:
 
     def duckdb_config(self) -> dict[str, str]:
         """DuckDB connection settings for this run's resource limits."""
-        config: dict[str, str] = {"TimeZone": "UTC"}
+        config: dict[str, str] = {}
         if self.memory_limit:
             config["memory_limit"] = self.memory_limit
         if self.threads:
             config["threads"] = str(self.threads)
         return config
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as the environment variables that produce them."""
+        env = {f"{ENV_PREFIX}DATA_DIR": str(self.data_dir), f"{ENV_PREFIX}TZ": self.tz}
+        optional = {
+            "DAGSTER_HOME": self.dagster_home,
+            f"{ENV_PREFIX}SECRET": self.secret,
+            f"{ENV_PREFIX}MEMORY_LIMIT": self.memory_limit,
+            f"{ENV_PREFIX}THREADS": self.threads,
+            f"{ENV_PREFIX}ALERT_WEBHOOK": self.alert_webhook,
+        }
+        env.update({k: str(v) for k, v in optional.items() if v is not None})
+        return env
 
     def dbt_env(self) -> dict[str, str]:
         """Environment variables the dbt profile and models read."""

@@ -29,6 +29,7 @@ class Column:
     signed: bool = False
     pattern: str | None = None  # full-match regular expression on the trimmed text
     pattern_hint: str = ""
+    case: Literal["upper", "lower"] = "upper"  # how codes are stored (matched case-insensitively)
 
     @property
     def sql_type(self) -> str:
@@ -243,7 +244,7 @@ MANUAL = Feed(
     anchor=None,
     key="kpi_id",
     columns=(
-        C("kpi_id", "code", True, "a KPI of the catalog whose source is manual", codes_from="manual_kpis"),
+        C("kpi_id", "code", True, "a KPI of the catalog whose source is manual", codes_from="manual_kpis", case="lower"),
         C("value", "decimal", True, "the month's value", signed=True),
         C("note", "text", False, "free text"),
     ),

@@ -66,24 +66,29 @@ def raw_table_columns(feed: Feed) -> list[tuple[str, str]]:
     return [(c.name, c.sql_type) for c in feed.columns] + list(LINEAGE_COLUMNS)
 
 
+def ensure_feed_table(con: duckdb.DuckDBPyConnection, feed: Feed) -> None:
+    """Create a feed's raw table, or add the contract columns it lacks. Idempotent."""
+    cols = raw_table_columns(feed)
+    ddl = ", ".join(f'"{name}" {typ}' for name, typ in cols)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {feed.raw_table} ({ddl})")
+    existing = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'raw' AND table_name = ? AND table_catalog = current_database()",
+            [feed.name],
+        ).fetchall()
+    }
+    for name, typ in cols:
+        if name not in existing:
+            con.execute(f'ALTER TABLE {feed.raw_table} ADD COLUMN "{name}" {typ}')
+
+
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create (or extend with new contract columns) every raw table. Idempotent."""
+    """Create (or extend with new contract columns) every raw table and the ledgers. Idempotent."""
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
     con.execute("CREATE SCHEMA IF NOT EXISTS meta")
     for feed in FEEDS:
-        cols = raw_table_columns(feed)
-        ddl = ", ".join(f'"{name}" {typ}' for name, typ in cols)
-        con.execute(f"CREATE TABLE IF NOT EXISTS {feed.raw_table} ({ddl})")
-        existing = {
-            r[0]
-            for r in con.execute(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_schema = 'raw' AND table_name = ?",
-                [feed.name],
-            ).fetchall()
-        }
-        for name, typ in cols:
-            if name not in existing:
-                con.execute(f'ALTER TABLE {feed.raw_table} ADD COLUMN "{name}" {typ}')
+        ensure_feed_table(con, feed)
     for ddl in (REJECTS_DDL, LOAD_AUDIT_DDL, DIRTY_MONTHS_DDL, BUILD_WINDOW_DDL):
         con.execute(ddl)

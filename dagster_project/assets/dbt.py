@@ -1,0 +1,95 @@
+"""The dbt models as Dagster assets: one `dbt build` per run over its month window."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, Config
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from dagster_project.ingest.schema import ensure_raw_schema
+from dagster_project.partitions import MONTHLY
+from dagster_project.runtime import context_months, patched_environ, run_settings
+from dagster_project.transform.args import dbt_build_args
+from dagster_project.transform.project import dbt_project, ensure_manifest
+from dagster_project.transform.window import build_window
+from dagster_project.warehouse.db import work_db
+
+
+class CustomsDbtTranslator(DagsterDbtTranslator):
+    """Groups follow the dbt folders (staging, intermediate, marts, seeds)."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "seed":
+            return "seeds"
+        fqn = dbt_resource_props.get("fqn", [])
+        return fqn[1] if len(fqn) > 2 else "dbt"
+
+
+TRANSLATOR = CustomsDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+class DbtBuildConfig(Config):
+    full_refresh: bool = False
+
+
+def prepare_window(settings, months) -> tuple[Any, datetime]:
+    """Write meta.build_window for this run; returns the window and the time it was taken."""
+    taken_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    with work_db(settings) as con:
+        ensure_raw_schema(con)
+        dirty = [r[0] for r in con.execute("SELECT DISTINCT month FROM meta.dirty_months").fetchall()]
+        loaded = [r[0] for r in con.execute("SELECT DISTINCT month FROM raw.load_audit").fetchall()]
+        window = build_window(months, dirty, loaded)
+        con.execute("DELETE FROM meta.build_window")
+        if window:
+            con.execute("INSERT INTO meta.build_window VALUES (?, ?)", [window.month_from, window.month_to])
+    return window, taken_at
+
+
+def clear_dirty(settings, taken_at: datetime) -> None:
+    with work_db(settings) as con:
+        con.execute("DELETE FROM meta.dirty_months WHERE noted_at <= ?", [taken_at])
+
+
+def build_dbt_assets():
+    project = dbt_project()
+    manifest = ensure_manifest()
+
+    @dbt_assets(
+        manifest=manifest,
+        project=project,
+        dagster_dbt_translator=TRANSLATOR,
+        partitions_def=MONTHLY,
+        backfill_policy=BackfillPolicy.single_run(),
+        pool="warehouse_db",
+        name="customs_dbt_models",
+    )
+    def customs_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
+        settings = run_settings()
+        window, taken_at = prepare_window(settings, context_months(context))
+        if window:
+            context.log.info(
+                f"rebuilding months [{window.month_from:%Y-%m}, {window.month_to:%Y-%m}) ({window.months()} month(s))"
+            )
+        with patched_environ(settings.dbt_env()):
+            invocation = dbt.cli(
+                dbt_build_args(full_refresh=config.full_refresh),
+                context=context,
+                target_path=project.project_dir / project.target_path,
+            )
+            yield from invocation.stream()
+        clear_dirty(settings, taken_at)
+
+    return customs_dbt_models
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project())
+
+
+def marts_asset_keys(assets_def) -> list[AssetKey]:
+    """The dbt assets in the marts group: what the publish step copies."""
+    return [k for k in assets_def.keys if assets_def.group_names_by_key.get(k) == "marts"]

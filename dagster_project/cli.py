@@ -1,0 +1,132 @@
+"""`customs-kpi`: the command line a data engineer reaches for."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from datetime import date
+from pathlib import Path
+
+from dagster_project.settings import PROJECT_ROOT, Settings, SettingsError
+
+
+def _month(text: str) -> date:
+    from dagster_project.ingest.files import parse_month
+
+    try:
+        return parse_month(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from dagster_project.pipeline import run_pipeline
+
+    settings = Settings.from_env()
+    outcome = run_pipeline(
+        settings,
+        month_from=args.month_from,
+        month_to=args.month_to,
+        full_refresh=args.full_refresh,
+        verbose=args.verbose,
+        out=sys.stdout,
+    )
+    for message in outcome.failures:
+        print(f"error: {message}", file=sys.stderr)
+    return 0 if outcome.success else 1
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from dagster_project.generate import synth
+
+    settings = Settings.from_env()
+    out = Path(args.out) if args.out else settings.raw_dir
+    if args.sample:
+        params = dict(synth.SAMPLE)
+    else:
+        if not (args.month_from and args.month_to):
+            print("error: generate needs --from and --to (or --sample)", file=sys.stderr)
+            return 2
+        params = dict(
+            month_from=f"{args.month_from:%Y-%m}",
+            month_to=f"{args.month_to:%Y-%m}",
+            declarations_per_month=args.declarations_per_month,
+            seed=args.seed,
+            tz=settings.tz,
+        )
+    counts = synth.generate(out, **params)
+    for feed, n in counts.items():
+        print(f"{feed:>14}: {n} rows")
+    print(f"written under {out}")
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from dagster_project.instance import ensure_dagster_home
+
+    settings = Settings.from_env()
+    ensure_dagster_home(settings)
+    from dagster_project.transform.project import ensure_manifest
+
+    ensure_manifest()
+    exe = Path(sys.executable).with_name("dagster")
+    argv = [str(exe), "dev", "-h", args.host, "-p", str(args.port), "-m", "dagster_project.definitions"]
+    # a background launch may have ignored SIGINT/SIGTERM; the UI must stop on either
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.chdir(PROJECT_ROOT)
+    os.execv(argv[0], argv)
+    return 0  # not reached
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from dagster_project.transform.project import ensure_manifest
+
+    print(ensure_manifest())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="customs-kpi", description="Customs performance warehouse")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="load, check, build and publish the months in the raw folder")
+    run.add_argument("--from", dest="month_from", type=_month, help="first month (YYYY-MM)")
+    run.add_argument("--to", dest="month_to", type=_month, help="last month (YYYY-MM)")
+    run.add_argument("--full-refresh", action="store_true", help="rebuild every dbt model from scratch")
+    run.add_argument("-v", "--verbose", action="store_true", help="show Dagster's and dbt's own logs")
+    run.set_defaults(func=cmd_run)
+
+    gen = sub.add_parser("generate", help="write realistic synthetic extracts for every feed")
+    gen.add_argument("--from", dest="month_from", type=_month)
+    gen.add_argument("--to", dest="month_to", type=_month)
+    gen.add_argument("--declarations-per-month", type=int, default=1000)
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--out", help="raw folder receiving <feed>/<YYYY-MM>/ (default: raw/ of the data dir)")
+    gen.add_argument("--sample", action="store_true", help="regenerate the bundled sample exactly")
+    gen.set_defaults(func=cmd_generate)
+
+    dev = sub.add_parser("dev", help="the Dagster UI")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(func=cmd_dev)
+
+    prep = sub.add_parser("prepare", help="parse the dbt project (manifest for Dagster)")
+    prep.set_defaults(func=cmd_prepare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

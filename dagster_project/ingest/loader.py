@@ -1,0 +1,414 @@
+"""Load one feed-month: every file read by DuckDB, every row accepted or rejected.
+
+The whole month is staged and checked in temporary tables first; only when
+every file of the delivery is readable does one transaction replace the
+month's rows, rejects and audit rows (delete the month, insert the month).
+A file-level fault raises `FileFault` before anything is written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.contract import Feed
+from dagster_project.ingest.files import (
+    FileFault,
+    FileSpec,
+    inspect_file,
+    list_month_files,
+    sha256_of,
+)
+from dagster_project.ingest.rowchecks import lit, local_month_expr, q, typed_select_sql
+from dagster_project.ingest.schema import ensure_feed_table, ensure_raw_schema
+
+
+@dataclass
+class FileResult:
+    file: str
+    sha256: str
+    rows_read: int
+    rows_accepted: int
+    rows_rejected: int
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoadResult:
+    feed: str
+    month: date
+    delivered: bool
+    files: list[FileResult] = field(default_factory=list)
+    dirty_months: list[date] = field(default_factory=list)
+    demoted_later_duplicates: int = 0
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.rows_read for f in self.files)
+
+    @property
+    def rows_accepted(self) -> int:
+        return sum(f.rows_accepted for f in self.files)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(f.rows_rejected for f in self.files)
+
+    @property
+    def reject_share(self) -> float | None:
+        return self.rows_rejected / self.rows_read if self.rows_read else None
+
+
+def _field_count(message: str) -> int | None:
+    m = re.search(r"Found:\s*(\d+)", message or "")
+    return int(m.group(1)) if m else None
+
+
+def _parquet_columns(con: duckdb.DuckDBPyConnection) -> Callable[[Path], list[str]]:
+    def columns(path: Path) -> list[str]:
+        rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet({lit(str(path))})").fetchall()
+        return [r[0] for r in rows]
+
+    return columns
+
+
+def _csv_quote(expr: str, delimiter: str) -> str:
+    """SQL that re-serialises one text field as CSV (quoted where needed)."""
+    needs = f"(contains({expr}, {lit(delimiter)}) OR contains({expr}, '\"') OR contains({expr}, chr(10)) OR contains({expr}, chr(13)))"
+    return (
+        f"CASE WHEN {expr} IS NULL THEN '' WHEN {needs} "
+        f"THEN '\"' || replace({expr}, '\"', '\"\"') || '\"' ELSE {expr} END"
+    )
+
+
+class _Stage:
+    """Temporary tables holding one file's text rows and its parser rejects."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, idx: int, spec: FileSpec, feed: Feed, month: date):
+        self.con, self.idx, self.spec, self.feed, self.month = con, idx, spec, feed, month
+        self.table = f"_f{idx}"
+        self.lines_view = f"_fl{idx}"
+        self.parser_rejects = f"_pr{idx}"
+        self.width = len(spec.header)
+
+    def fault(self, message: str) -> FileFault:
+        return FileFault(self.feed.name, self.month, self.spec.name, message)
+
+    def cols(self) -> list[str]:
+        return [f"c{i}" for i in range(self.width)]
+
+    def load(self) -> None:
+        con, spec = self.con, self.spec
+        path = lit(str(spec.path))
+        con.execute(
+            f"CREATE TEMP TABLE {self.parser_rejects} (line BIGINT, adj BIGINT, reason VARCHAR, raw_text VARCHAR)"
+        )
+        if spec.format == "parquet":
+            casts = ", ".join(f"CAST({q(h)} AS VARCHAR) AS c{i}" for i, h in enumerate(spec.header))
+            try:
+                con.execute(
+                    f"CREATE TEMP TABLE {self.table} AS SELECT {casts}, file_row_number + 2 AS _line "
+                    f"FROM read_parquet({path}, file_row_number = true)"
+                )
+            except duckdb.Error as exc:
+                raise self.fault(f"unreadable Parquet file ({str(exc).splitlines()[0]})") from exc
+            con.execute(f"CREATE TEMP VIEW {self.lines_view} AS SELECT * FROM {self.table}")
+            return
+
+        columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(self.width)) + "}"
+        options = (
+            f"columns = {columns}, header = true, auto_detect = false, delim = {lit(spec.delimiter or ',')}, "
+            f"quote = '\"', escape = '\"', strict_mode = true, null_padding = false, "
+            f"compression = {lit('gzip' if spec.compression == 'gzip' else 'none')}, "
+            f"store_rejects = true, rejects_table = '_rej{self.idx}', rejects_scan = '_rejscan{self.idx}'"
+        )
+        try:
+            con.execute(f"CREATE TEMP TABLE {self.table} AS SELECT * FROM read_csv({path}, {options})")
+        except duckdb.Error as exc:
+            raise self.fault(f"unreadable CSV ({str(exc).splitlines()[0]})") from exc
+        errors = con.execute(
+            f"SELECT line, list(DISTINCT error_type), min(csv_line), list(error_message) "
+            f"FROM _rej{self.idx} GROUP BY line ORDER BY line"
+        ).fetchall()
+        con.execute(f"DROP TABLE IF EXISTS _rej{self.idx}")
+        con.execute(f"DROP TABLE IF EXISTS _rejscan{self.idx}")
+        accepted_rows = con.execute(f"SELECT count(*) FROM {self.table}").fetchall()[0][0]
+        self._classify_parser_errors(errors, accepted_rows)
+
+        # Record number of each parsed row: rowid + 2, shifted past the lines the parser rejected.
+        n_rejected = con.execute(f"SELECT count(*) FROM {self.parser_rejects}").fetchall()[0][0]
+        if n_rejected:
+            con.execute(
+                f"CREATE TEMP VIEW {self.lines_view} AS "
+                f"SELECT f.rowid + 2 + coalesce(p.n, 0) AS _line, f.* FROM {self.table} f "
+                f"ASOF LEFT JOIN (SELECT adj, max(n) AS n FROM (SELECT adj, row_number() OVER (ORDER BY line) AS n "
+                f"FROM {self.parser_rejects}) GROUP BY adj) p ON f.rowid + 2 >= p.adj"
+            )
+        else:
+            con.execute(f"CREATE TEMP VIEW {self.lines_view} AS SELECT rowid + 2 AS _line, * FROM {self.table}")
+
+    def _classify_parser_errors(self, errors, accepted_rows: int) -> None:
+        rows = []
+        last_line = errors[-1][0] if errors else None
+        for line, types, csv_line, messages in errors:
+            text = (csv_line or "").strip("\r\n")
+            if "INVALID ENCODING" in types:
+                raise self.fault(f"not UTF-8: invalid byte sequence at line {line}")
+            if "UNQUOTED VALUE" in types:
+                if "\n" in text or (line == last_line and accepted_rows + len(errors) + 1 <= line):
+                    raise self.fault(f"a quote opened at line {line} is never closed: rows cannot be told apart")
+                reason = "malformed quoting"
+            elif "MISSING COLUMNS" in types:
+                found = min((c for c in map(_field_count, messages) if c is not None), default=None)
+                reason = f"fewer fields than the header ({found} of {self.width})" if found else "fewer fields than the header"
+            elif "TOO MANY COLUMNS" in types:
+                found = max((c for c in map(_field_count, messages) if c is not None), default=None)
+                reason = f"more fields than the header ({found} of {self.width})" if found else "more fields than the header"
+            elif "LINE SIZE OVER MAXIMUM" in types:
+                reason = "line longer than the CSV reader's maximum"
+            else:
+                reason = "unparsable line: " + "; ".join(sorted({m.splitlines()[0] for m in messages if m}))
+            rows.append((line, reason, text))
+        for i, (line, reason, text) in enumerate(sorted(rows)):
+            self.con.execute(
+                f"INSERT INTO {self.parser_rejects} VALUES (?, ?, ?, ?)", [line, line - i, reason, text]
+            )
+
+    def select_contract_columns(self) -> str:
+        """This file's rows as `_fidx, _file, _line, <contract columns>` (text)."""
+        parts = [f"{self.idx} AS _fidx", f"{lit(self.spec.name)} AS _file", "_line"]
+        for col in self.feed.columns:
+            pos = self.spec.mapping.get(col.name)
+            parts.append(f"c{pos} AS {q(col.name)}" if pos is not None else f"CAST(NULL AS VARCHAR) AS {q(col.name)}")
+        return f"SELECT {', '.join(parts)} FROM {self.lines_view}"
+
+    def raw_text_expr(self) -> str:
+        delim = self.spec.delimiter or ","
+        return f"concat_ws({lit(delim)}, " + ", ".join(_csv_quote(f"f.{c}", delim) for c in self.cols()) + ")"
+
+    def drop(self) -> None:
+        for stmt in (
+            f"DROP VIEW IF EXISTS {self.lines_view}",
+            f"DROP TABLE IF EXISTS {self.table}",
+            f"DROP TABLE IF EXISTS {self.parser_rejects}",
+        ):
+            self.con.execute(stmt)
+
+
+def _dirty_months_sql(feed: Feed, tz: str, source: str) -> str | None:
+    """Other months whose downstream figures rows of `source` (old or new rows of the month) feed.
+
+    A lane row counts for its declaration's month; a service request for the
+    month its due date falls in. Every other feed only touches its own month.
+    """
+    if feed.name == "lanes":
+        return (
+            f"SELECT DISTINCT d._month FROM {source} s JOIN raw.declarations d "
+            f"ON d.declaration_id = s.declaration_id"
+        )
+    if feed.name == "tickets":
+        return f"SELECT DISTINCT {local_month_expr('due_at', tz)} FROM {source} WHERE due_at IS NOT NULL"
+    return None
+
+
+def _register_dirty_sql(tz: str) -> str:
+    """Earliest month whose register-derived figures differ between two snapshots (_old, _new)."""
+    cols = "application_id, trader_id, submitted_at, decision, decided_at, valid_from, valid_to, revoked_at"
+    earliest = (
+        f"least({local_month_expr('submitted_at', tz)}, {local_month_expr('decided_at', tz)}, "
+        "CAST(date_trunc('month', valid_from) AS DATE), CAST(date_trunc('month', valid_to) AS DATE), "
+        "CAST(date_trunc('month', revoked_at) AS DATE))"
+    )
+    return (
+        f"SELECT min({earliest}) FROM ((SELECT {cols} FROM _old EXCEPT SELECT {cols} FROM _new) "
+        f"UNION ALL (SELECT {cols} FROM _new EXCEPT SELECT {cols} FROM _old))"
+    )
+
+
+def load_feed_month(
+    con: duckdb.DuckDBPyConnection,
+    feed: Feed,
+    month: date,
+    *,
+    raw_dir: Path,
+    tz: str,
+    code_sets: dict[str, frozenset[str]],
+    loaded_at: datetime | None = None,
+) -> LoadResult:
+    """Replace one feed-month in the raw layer with the files of its folder.
+
+    Returns the per-file counts. Raises `FileFault` (nothing changed) when a
+    file cannot be read as a whole.
+    """
+    files = list_month_files(raw_dir, feed, month)
+    if files is None:
+        return LoadResult(feed.name, month, delivered=False)
+    ensure_raw_schema(con)
+    ensure_feed_table(con, feed)
+    loaded_at = loaded_at or datetime.now(timezone.utc).replace(tzinfo=None)
+    month_lit = lit(month.isoformat())
+    stages: list[_Stage] = []
+    try:
+        specs = [inspect_file(p, feed, month, parquet_columns=_parquet_columns(con)) for p in files]
+        for i, spec in enumerate(specs):
+            stage = _Stage(con, i, spec, feed, month)
+            stages.append(stage)
+            stage.load()
+        present = {c for s in specs for c in s.mapping}
+        union = " UNION ALL ".join(s.select_contract_columns() for s in stages) or (
+            "SELECT 0 AS _fidx, '' AS _file, 0 AS _line, "
+            + ", ".join(f"CAST(NULL AS VARCHAR) AS {q(c.name)}" for c in feed.columns)
+            + " WHERE false"
+        )
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _in AS {union}")
+        con.execute(f"SET TimeZone = {lit(tz)}")
+        try:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _typed AS "
+                + typed_select_sql(feed, month_lit, tz, code_sets, present)
+            )
+        finally:
+            con.execute("SET TimeZone = 'UTC'")
+        hashes = [sha256_of(s.spec.path) for s in stages]
+        result = _write_month(con, feed, month, stages, hashes, tz, loaded_at)
+        return result
+    finally:
+        for s in stages:
+            s.drop()
+        con.execute("DROP VIEW IF EXISTS _in")
+        con.execute("DROP TABLE IF EXISTS _typed")
+
+
+def _write_month(
+    con: duckdb.DuckDBPyConnection,
+    feed: Feed,
+    month: date,
+    stages: list[_Stage],
+    hashes: list[str],
+    tz: str,
+    loaded_at: datetime,
+) -> LoadResult:
+    m = f"DATE {lit(month.isoformat())}"
+    at = f"TIMESTAMP {lit(loaded_at.isoformat(sep=' '))}"
+    cols = ", ".join(q(c.name) for c in feed.columns)
+    table = feed.raw_table
+    result = LoadResult(feed.name, month, delivered=True)
+
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if feed.kind == "event" and feed.key:
+            k = q(feed.key)
+            con.execute(
+                f"UPDATE _typed SET _fault_column = {lit(feed.key)}, "
+                f"_fault = 'duplicate {feed.key} (already loaded for month ' || strftime(p._month, '%Y-%m') || ')' "
+                f"FROM (SELECT {k} AS _k, _month FROM {table} WHERE _month < {m}) p "
+                f"WHERE _typed.{k} = p._k AND _typed._fault IS NULL"
+            )
+
+        dirty: set[date] = {month}
+        if feed.kind == "snapshot":
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _new AS SELECT * FROM _typed WHERE _fault IS NULL")
+            latest = con.execute(f"SELECT max(_month) FROM {table} WHERE _month <> {m}").fetchall()[0][0]
+            if latest is None or latest <= month:
+                prev = f"(SELECT max(_month) FROM {table})"
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _old AS SELECT * FROM {table} WHERE _month = {prev}")
+                earliest = con.execute(_register_dirty_sql(tz)).fetchall()[0][0]
+                if earliest is not None:
+                    dirty.add(earliest)
+            con.execute("DROP TABLE IF EXISTS _new")
+            con.execute("DROP TABLE IF EXISTS _old")
+        old_dirty = _dirty_months_sql(feed, tz, f"(SELECT * FROM {table} WHERE _month = {m})")
+        if old_dirty:
+            dirty.update(r[0] for r in con.execute(old_dirty).fetchall() if r[0] is not None)
+
+        con.execute(f"DELETE FROM {table} WHERE _month = {m}")
+        con.execute(
+            f"INSERT INTO {table} ({cols}, _month, _file, _line, _loaded_at) "
+            f"SELECT {cols}, {m}, _file, _line, {at} FROM _typed WHERE _fault IS NULL ORDER BY _fidx, _line"
+        )
+        new_dirty = _dirty_months_sql(feed, tz, f"(SELECT * FROM {table} WHERE _month = {m})")
+        if new_dirty:
+            dirty.update(r[0] for r in con.execute(new_dirty).fetchall() if r[0] is not None)
+
+        con.execute(f"DELETE FROM raw.rejects WHERE feed = {lit(feed.name)} AND month = {m}")
+        for s in stages:
+            con.execute(
+                f"INSERT INTO raw.rejects SELECT {lit(feed.name)}, {m}, t._file, t._line, t._fault_column, t._fault, "
+                f"{s.raw_text_expr()}, {at} FROM _typed t JOIN {s.lines_view} f ON f._line = t._line "
+                f"WHERE t._fidx = {s.idx} AND t._fault IS NOT NULL ORDER BY t._line"
+            )
+            con.execute(
+                f"INSERT INTO raw.rejects SELECT {lit(feed.name)}, {m}, {lit(s.spec.name)}, line, NULL, reason, "
+                f"raw_text, {at} FROM {s.parser_rejects} ORDER BY line"
+            )
+
+        counts = {
+            r[0]: (r[1], r[2])
+            for r in con.execute(
+                "SELECT _fidx, count(*) FILTER (WHERE _fault IS NULL), count(*) FILTER (WHERE _fault IS NOT NULL) "
+                "FROM _typed GROUP BY _fidx"
+            ).fetchall()
+        }
+        con.execute(f"DELETE FROM raw.load_audit WHERE feed = {lit(feed.name)} AND month = {m}")
+        for s, digest in zip(stages, hashes):
+            accepted, rejected_rows = counts.get(s.idx, (0, 0))
+            parsed = con.execute(f"SELECT count(*) FROM {s.table}").fetchall()[0][0]
+            parser_rej = con.execute(f"SELECT count(*) FROM {s.parser_rejects}").fetchall()[0][0]
+            notes = []
+            if s.spec.extra_columns:
+                notes.append("ignored extra columns: " + ", ".join(s.spec.extra_columns))
+            fr = FileResult(s.spec.name, digest, parsed + parser_rej, accepted, rejected_rows + parser_rej, notes)
+            result.files.append(fr)
+            con.execute(
+                "INSERT INTO raw.load_audit VALUES (?, ?, ?, ?, ?, ?, ?, 'not_checked', NULL, ?, ?)",
+                [feed.name, month, fr.file, digest, fr.rows_read, fr.rows_accepted, fr.rows_rejected,
+                 "; ".join(notes) or None, loaded_at],
+            )
+
+        if feed.kind == "event" and feed.key:
+            result.demoted_later_duplicates = _demote_later_duplicates(con, feed, month, at, dirty)
+
+        result.dirty_months = sorted(dirty)
+        con.executemany(
+            "INSERT INTO meta.dirty_months VALUES (?, ?, ?)", [[d, feed.name, loaded_at] for d in result.dirty_months]
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _demote_later_duplicates(con, feed: Feed, month: date, at: str, dirty: set[date]) -> int:
+    """Ids now loaded for `month` that a later month also holds: the later copy becomes a reject.
+
+    (The earlier month's occurrence stands, whichever month was loaded first.)
+    """
+    k, table = q(feed.key), feed.raw_table
+    m = f"DATE {lit(month.isoformat())}"
+    cols = [q(c.name) for c in feed.columns]
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _later AS SELECT x.* FROM {table} x "
+        f"WHERE x._month > {m} AND x.{k} IN (SELECT {k} FROM {table} WHERE _month = {m})"
+    )
+    n = con.execute("SELECT count(*) FROM _later").fetchall()[0][0]
+    if n:
+        text = "concat_ws(',', " + ", ".join(f"coalesce(CAST({c} AS VARCHAR), '')" for c in cols) + ")"
+        con.execute(
+            f"INSERT INTO raw.rejects SELECT {lit(feed.name)}, _month, _file, _line, {lit(feed.key)}, "
+            f"'duplicate {feed.key} (already loaded for month {month:%Y-%m})', {text}, {at} FROM _later"
+        )
+        con.execute(f"DELETE FROM {table} WHERE _month > {m} AND {k} IN (SELECT {k} FROM _later)")
+        con.execute(
+            f"UPDATE raw.load_audit a SET rows_accepted = a.rows_accepted - d.n, rows_rejected = a.rows_rejected + d.n "
+            f"FROM (SELECT _month, _file, count(*) AS n FROM _later GROUP BY ALL) d "
+            f"WHERE a.feed = {lit(feed.name)} AND a.month = d._month AND a.file = d._file"
+        )
+        dirty.update(r[0] for r in con.execute("SELECT DISTINCT _month FROM _later").fetchall())
+    con.execute("DROP TABLE IF EXISTS _later")
+    return n

@@ -1,0 +1,35 @@
+"""The monthly partitioning shared by every asset (keys `YYYY-MM-01`)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from dagster import MonthlyPartitionsDefinition
+
+FIRST_MONTH = "2020-01-01"
+
+# end_offset=1 makes the current (still open) month a partition too, so a
+# delivery for it can be loaded as soon as it lands.
+MONTHLY = MonthlyPartitionsDefinition(start_date=FIRST_MONTH, end_offset=1)
+
+
+def partition_key(month: date) -> str:
+    return month.replace(day=1).isoformat()
+
+
+def month_of(key: str) -> date:
+    return date.fromisoformat(key).replace(day=1)
+
+
+def add_months(month: date, n: int) -> date:
+    idx = month.year * 12 + month.month - 1 + n
+    return date(idx // 12, idx % 12 + 1, 1)
+
+
+def months_between(first: date, last: date) -> list[date]:
+    """Every month from `first` to `last`, both included."""
+    out, m = [], first.replace(day=1)
+    while m <= last:
+        out.append(m)
+        m = add_months(m, 1)
+    return out

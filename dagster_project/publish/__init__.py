@@ -1,0 +1,1 @@
+"""Publishing the marts for readers: a new file swapped in atomically."""

@@ -1,0 +1,1 @@
+"""The dbt side: project handle, build window, argument builder."""

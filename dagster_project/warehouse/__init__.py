@@ -1,0 +1,1 @@
+"""The work database and the published warehouse."""
