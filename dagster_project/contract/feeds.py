@@ -78,6 +78,17 @@ class RowRule:
     codes: tuple[str, ...] = ()
 
     @property
+    def rule_text(self) -> str:
+        """The rule as documentation states it."""
+        codes = "/".join(self.codes)
+        return {
+            "not_before": f"`{self.column}` must not be before `{self.other}`",
+            "not_above": f"`{self.column}` must not be above `{self.other}`",
+            "required_unless": f"`{self.column}` is required unless `{self.other}` is {codes}",
+            "required_when": f"`{self.column}` is required when `{self.other}` is {codes}",
+        }[self.kind]
+
+    @property
     def reason(self) -> str:
         if self.kind == "not_before":
             return f"{self.column} before {self.other}"

@@ -1,0 +1,122 @@
+"""Render docs/feeds.md from the feed contract, so the documentation cannot drift from the code.
+
+Regenerate with `python -m dagster_project.contract.docs > docs/feeds.md`; a test
+fails when the committed file differs from what the contract renders.
+"""
+
+from __future__ import annotations
+
+from dagster_project.contract import FEEDS, Feed
+from dagster_project.ingest.rowchecks import FALSE_WORDS, TRUE_WORDS
+
+INTRO = """\
+# The raw feeds: what exporters deliver
+
+<!-- Generated from dagster_project/contract/feeds.py by
+     `python -m dagster_project.contract.docs`. Do not edit by hand. -->
+
+This is the input contract of the warehouse, written for the teams who build
+exporters from the clearance system, the selectivity engine, the drawback
+module, the service desk and the AEO register. The loader enforces exactly
+what is written here; the page is generated from the same declarations the
+loader runs on.
+
+## Where files go
+
+    data/raw/<feed>/<YYYY-MM>/<file>.csv        (or .csv.gz, or .parquet)
+
+* The month folder is the reporting month and the unit of loading. Every file
+  in it is part of one delivery; files are read in name order.
+* Delivering a month again replaces what that month held for the feed: the
+  loader deletes the month and inserts the new delivery, so loading the same
+  files twice never duplicates anything.
+* A month with no folder is "no delivery": nothing is replaced, and counts that
+  need that feed show as missing (null), not as zero.
+* Names starting with `.` are ignored. Anything else in a month folder that is
+  not a `.csv`, `.csv.gz` or `.parquet` file fails that feed-month.
+
+## How files are read
+
+* CSV: a header row, UTF-8 (a byte-order mark is fine), `,` or `;` as the
+  delimiter (taken from the header row), `"` for quoting (quoted fields may
+  hold delimiters and line breaks), CRLF or LF. An empty field is null.
+  Header names match the columns below ignoring case and surrounding spaces;
+  extra columns are ignored and noted once per file in `load_audit.notes`.
+* `.csv.gz`: the same, gzip-compressed. Parquet: the same column names;
+  values are read as text and checked exactly like CSV values.
+* Timestamps: ISO 8601 date and time (`T` or a space between them; seconds
+  and fractions optional). With a UTC offset (`+05:00`, `Z`) the instant is
+  converted to UTC; without one it is local time in `CUSTOMS_KPI_TZ`. All
+  timestamps are stored in UTC. Dates are `YYYY-MM-DD`.
+* Booleans: {booleans} (any case).
+* Decimals use `.` and no thousands separator; unless a column says
+  "any sign", a negative value is a fault.
+* Codes are matched ignoring case and stored upper case (KPI ids: lower case).
+* Country codes must be assigned ISO 3166-1 alpha-2 codes.
+
+## What happens to bad input
+
+**A file that cannot be read as a whole** (not UTF-8, UTF-16, zero bytes or
+no header, a required column missing from the header, a column named twice, a
+quote that is never closed, a broken `.gz` or Parquet file, an unexpected
+entry in the folder) fails the load of that feed-month with one message naming
+the feed, the month, the file and the fault. Nothing of that month changes,
+and nothing is published.
+
+**A row that breaks the contract** is not loaded: it goes to `raw.rejects`
+(published as `marts.load_rejects`) with the feed, month, file, line (the
+header is line 1; a record spanning several lines counts as one), the column,
+the reason, and the row's text. Only the first fault of a row is reported, in
+this order: each column's own checks in column order (missing required value,
+unparsable value, code or country outside its set, pattern, range, negative),
+then the row rules of the feed, then the anchor month, then duplicate ids. A
+line with fewer or more fields than the header is rejected as such.
+
+For every file, `load_audit` records rows read, accepted and rejected, and
+read = accepted + rejected always holds.
+
+**Duplicate ids**: the first occurrence stands: an earlier month before a
+later one, then files in name order, then lines in order. Rows rejected for
+another fault do not count as an occurrence. If an earlier month is loaded
+after a later one that holds the same id, the later copy is moved to the
+rejects (and its month's counts adjusted).
+
+**Anchor month**: for event feeds the anchor timestamp, in local time, must
+fall in the folder's month; otherwise the row is rejected
+("anchor outside partition month"), never moved to another month.
+
+## The feeds
+
+Type words: `text`, `int`, `decimal`, `bool`, `timestamp`, `date`,
+`code(A|B)` (one of the codes). **req** marks a required column.
+"""
+
+
+def _feed_section(feed: Feed) -> str:
+    kind = {
+        "event": f"event feed; anchor `{feed.anchor}`",
+        "snapshot": "snapshot feed: each month's folder holds the whole register as at that month's end; no anchor check",
+        "manual": "manual feed; the month is the folder's month",
+    }[feed.kind]
+    lines = [f"### {feed.name}", "", f"{feed.description} ({kind}).", ""]
+    if feed.key:
+        lines.append(f"Key: `{feed.key}`, unique within {feed.key_scope}.")
+        lines.append("")
+    lines += ["| column | type | req | meaning |", "|---|---|---|---|"]
+    for c in feed.columns:
+        lines.append(f"| {c.name} | {c.type_label.replace('|', chr(92) + '|')} | {'req' if c.required else ''} | {c.description} |")
+    if feed.rules:
+        lines += ["", "Row rules:", ""]
+        lines += [f"* {r.rule_text}" for r in feed.rules]
+    return "\n".join(lines) + "\n"
+
+
+def render() -> str:
+    booleans = ", ".join(f"`{t}`/`{f}`" for t, f in zip(TRUE_WORDS, FALSE_WORDS))
+    parts = [INTRO.replace("{booleans}", booleans)]
+    parts += [_feed_section(f) for f in FEEDS]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    print(render(), end="")

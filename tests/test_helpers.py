@@ -1,0 +1,103 @@
+"""Small pure helpers: settings, build window, dbt arguments, generated docs, pseudonyms."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from dagster_project.contract import FEEDS
+from dagster_project.contract.docs import render
+from dagster_project.ingest.files import parse_month
+from dagster_project.partitions import add_months, months_between
+from dagster_project.publish.pseudonym import demo_secret, pseudonym
+from dagster_project.settings import PROJECT_ROOT, Settings, SettingsError
+from dagster_project.transform.args import dbt_build_args
+from dagster_project.transform.window import BuildWindow, build_window
+
+M = date
+
+
+def test_settings_defaults_and_overrides(tmp_path):
+    s = Settings.from_env({})
+    assert s.data_dir == (PROJECT_ROOT / "data").resolve()
+    assert s.tz == "UTC" and s.secret is None and s.threads is None
+    assert s.dagster_home_dir == s.data_dir / "dagster_home"
+    assert s.published_db == s.data_dir / "marts" / "warehouse.duckdb"
+    assert s.work_db != s.published_db
+
+    s = Settings.from_env(
+        {"CUSTOMS_KPI_DATA_DIR": str(tmp_path), "CUSTOMS_KPI_TZ": "Asia/Almaty", "CUSTOMS_KPI_THREADS": "2",
+         "CUSTOMS_KPI_MEMORY_LIMIT": "3GB", "DAGSTER_HOME": str(tmp_path / "dh")}
+    )
+    assert s.raw_dir == tmp_path / "raw" and s.tz == "Asia/Almaty"
+    assert s.duckdb_config() == {"memory_limit": "3GB", "threads": "2"}
+    assert s.dagster_home_dir == tmp_path / "dh"
+    assert Settings.from_env(s.as_env()) == s
+
+
+@pytest.mark.parametrize("env,message", [
+    ({"CUSTOMS_KPI_TZ": "Mars/Olympus"}, "not an IANA time zone"),
+    ({"CUSTOMS_KPI_THREADS": "many"}, "is not a number"),
+    ({"CUSTOMS_KPI_THREADS": "0"}, "at least 1"),
+])
+def test_bad_settings_are_clear_errors(env, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_settings_are_read_when_asked_not_at_import(monkeypatch, tmp_path):
+    monkeypatch.setenv("CUSTOMS_KPI_DATA_DIR", str(tmp_path / "a"))
+    first = Settings.from_env()
+    monkeypatch.setenv("CUSTOMS_KPI_DATA_DIR", str(tmp_path / "b"))
+    assert Settings.from_env().data_dir != first.data_dir
+
+
+def test_month_helpers():
+    assert parse_month("2024-03") == M(2024, 3, 1) == parse_month("2024-03-01")
+    with pytest.raises(ValueError):
+        parse_month("2024-13")
+    assert add_months(M(2024, 12, 1), 1) == M(2025, 1, 1)
+    assert add_months(M(2024, 1, 1), -1) == M(2023, 12, 1)
+    assert months_between(M(2024, 11, 1), M(2025, 2, 1)) == [M(2024, 11, 1), M(2024, 12, 1), M(2025, 1, 1), M(2025, 2, 1)]
+
+
+def test_build_window_new_month_at_the_end():
+    loaded = months_between(M(2024, 1, 1), M(2024, 12, 1))
+    w = build_window([M(2024, 12, 1)], [M(2024, 11, 1), M(2024, 12, 1)], loaded)
+    assert w == BuildWindow(M(2024, 11, 1), M(2025, 1, 1)) and w.months() == 2
+
+
+def test_build_window_rerun_of_an_old_month_rebuilds_to_the_end():
+    loaded = months_between(M(2024, 1, 1), M(2024, 12, 1))
+    assert build_window([M(2024, 3, 1)], [], loaded) == BuildWindow(M(2024, 3, 1), M(2025, 1, 1))
+
+
+def test_build_window_dirty_months_left_by_a_failed_run_are_included():
+    loaded = months_between(M(2024, 1, 1), M(2024, 6, 1))
+    assert build_window([M(2024, 6, 1)], [M(2024, 2, 1)], loaded).month_from == M(2024, 2, 1)
+    assert build_window([], [], loaded) is None
+
+
+def test_dbt_build_args_never_pass_vars():
+    assert dbt_build_args() == ["build"]
+    assert dbt_build_args(full_refresh=True, threads=2) == ["build", "--full-refresh", "--threads", "2"]
+    assert not any(a.startswith("--vars") for a in dbt_build_args(full_refresh=True))
+
+
+def test_feed_docs_are_generated_from_the_contract():
+    committed = (PROJECT_ROOT / "docs" / "feeds.md").read_text(encoding="utf-8")
+    assert committed == render(), "docs/feeds.md is stale: python -m dagster_project.contract.docs > docs/feeds.md"
+    for feed in FEEDS:
+        assert f"### {feed.name}" in committed
+        for col in feed.columns:
+            assert f"| {col.name} |" in committed
+
+
+def test_pseudonyms_are_keyed_and_stable(tmp_path: Path):
+    a = pseudonym("k1", "000123")
+    assert a == pseudonym("k1", "000123") and a != pseudonym("k2", "000123") and a != pseudonym("k1", "000124")
+    assert "000123" not in a and len(a) == 32
+    key = demo_secret(tmp_path / "key")
+    assert demo_secret(tmp_path / "key") == key and len(key) == 64
