@@ -1,10 +1,9 @@
 """The dbt models as Dagster assets: one `dbt build` per run over its month window."""
 
-from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Optional
 
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, Config
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
@@ -21,7 +20,7 @@ from dagster_project.warehouse.db import work_db
 class CustomsDbtTranslator(DagsterDbtTranslator):
     """Groups follow the dbt folders (staging, intermediate, marts, seeds)."""
 
-    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> Optional[str]:
         if dbt_resource_props["resource_type"] == "seed":
             return "seeds"
         fqn = dbt_resource_props.get("fqn", [])

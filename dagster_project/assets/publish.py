@@ -1,6 +1,5 @@
 """Publishing: the marts become the file BI tools and analysts open."""
 
-from __future__ import annotations
 
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, BackfillPolicy, MaterializeResult, MetadataValue, asset
 

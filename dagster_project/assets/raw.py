@@ -1,6 +1,5 @@
 """Raw-layer assets: one monthly-partitioned asset per feed of the contract."""
 
-from __future__ import annotations
 
 from dagster import (
     AssetCheckExecutionContext,

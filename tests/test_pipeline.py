@@ -1,0 +1,111 @@
+"""The whole monthly pipeline through Dagster on generated data: load, check, dbt, publish."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import duckdb
+import pytest
+
+from dagster_project.generate.synth import generate
+from dagster_project.pipeline import run_pipeline
+from tests.conftest import make_settings, sha256
+
+pytestmark = pytest.mark.slow
+
+MONTHS = ("2024-06", "2024-07")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    data = tmp_path_factory.mktemp("pipeline")
+    settings = make_settings(data)
+    generate(settings.raw_dir, MONTHS[0], MONTHS[1], declarations_per_month=300, seed=7, tz=settings.tz)
+    out = io.StringIO()
+    outcome = run_pipeline(settings, out=out)
+    assert outcome.success, (outcome.failures, out.getvalue())
+    return settings, outcome
+
+
+def published(settings):
+    return duckdb.connect(str(settings.published_db), read_only=True)
+
+
+def test_publishes_every_table_for_both_months(world):
+    settings, _ = world
+    con = published(settings)
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema='marts'").fetchall()}
+    assert {"fct_declarations", "load_audit", "load_rejects", "kpi_monthly", "trs_monthly", "kpi_catalog"} <= tables
+    months = con.execute("SELECT DISTINCT strftime(month, '%Y-%m') FROM marts.fct_declarations ORDER BY 1").fetchall()
+    assert [m[0] for m in months] == list(MONTHS)
+    audit = con.execute("SELECT DISTINCT feed, strftime(month, '%Y-%m') FROM marts.load_audit").fetchall()
+    assert len(audit) == 6 * len(MONTHS)
+    for table in tables:
+        assert (settings.marts_dir / f"{table}.parquet").is_file()
+
+
+def test_every_row_read_is_accepted_or_rejected(world):
+    settings, _ = world
+    con = published(settings)
+    unbalanced = con.execute("SELECT * FROM marts.load_audit WHERE rows_read <> rows_accepted + rows_rejected").fetchall()
+    assert unbalanced == []
+    audit_rejects = con.execute("SELECT sum(rows_rejected) FROM marts.load_audit").fetchall()[0][0]
+    assert audit_rejects == con.execute("SELECT count(*) FROM marts.load_rejects").fetchall()[0][0] > 0
+    accepted = con.execute("SELECT sum(rows_accepted) FROM marts.load_audit WHERE feed = 'declarations'").fetchall()[0][0]
+    assert accepted == con.execute("SELECT count(*) FROM marts.fct_declarations").fetchall()[0][0]
+
+
+def test_no_raw_trader_id_is_published(world):
+    settings, _ = world
+    with duckdb.connect(str(settings.work_db), read_only=True) as work:
+        raw_ids = {r[0] for r in work.execute("SELECT DISTINCT trader_id FROM raw.declarations").fetchall()}
+    con = published(settings)
+    for table in ("fct_declarations", "load_rejects"):
+        cols = [r[0] for r in con.execute(f"DESCRIBE marts.{table}").fetchall()]
+        assert "trader_id" in cols or table == "load_rejects"
+        if "trader_id" in cols:
+            got = {r[0] for r in con.execute(f"SELECT DISTINCT trader_id FROM marts.{table}").fetchall()}
+            assert got and not (got & raw_ids)
+
+
+def test_runs_are_recorded_in_dagster_home(world):
+    from dagster import DagsterInstance
+
+    settings, outcome = world
+    with DagsterInstance.from_config(str(settings.dagster_home_dir)) as instance:
+        run = instance.get_run_by_id(outcome.run_id)
+        assert run is not None and run.is_success
+        assert run.tags["dagster/asset_partition_range_start"] == "2024-06-01"
+
+
+def test_file_fault_fails_the_run_and_leaves_the_published_file_byte_identical(world):
+    settings, _ = world
+    before = sha256(settings.published_db)
+    parquet_before = sha256(settings.marts_dir / "kpi_monthly.parquet")
+    bad = settings.raw_dir / "tickets" / MONTHS[1] / "zz_broken.csv"
+    bad.write_bytes("ticket_id,opened_at\nT1,2024-07-01 10:00\n".encode())
+    try:
+        outcome = run_pipeline(settings, out=io.StringIO())
+        assert not outcome.success
+        assert any("tickets 2024-07: file 'zz_broken.csv': missing required column: ticket_type" in f for f in outcome.failures), outcome.failures
+        assert sha256(settings.published_db) == before
+        assert sha256(settings.marts_dir / "kpi_monthly.parquet") == parquet_before
+    finally:
+        bad.unlink()
+
+
+def test_rerun_of_one_month_equals_a_full_rebuild(world):
+    settings, _ = world
+    outcome = run_pipeline(settings, month_from=date(2024, 7, 1), month_to=date(2024, 7, 1), out=io.StringIO())
+    assert outcome.success, outcome.failures
+    con = published(settings)
+    incremental = {
+        t: con.execute(f"SELECT * FROM marts.{t} ORDER BY ALL").fetchall() for t in ("fct_declarations", "kpi_monthly", "trs_monthly")
+    }
+    con.close()
+    outcome = run_pipeline(settings, full_refresh=True, out=io.StringIO())
+    assert outcome.success, outcome.failures
+    con = published(settings)
+    for t, rows in incremental.items():
+        assert con.execute(f"SELECT * FROM marts.{t} ORDER BY ALL").fetchall() == rows, t
