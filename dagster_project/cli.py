@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import warnings
 import sys
 from datetime import date
 from pathlib import Path
@@ -119,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", module="dagster")
+    warnings.filterwarnings("ignore", module="dagster_dbt")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

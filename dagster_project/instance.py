@@ -10,9 +10,9 @@ from dagster_project.settings import Settings
 # One run at a time: every run writes the same DuckDB work file.
 DAGSTER_YAML = """\
 # Written by customs-kpi. Runs and event logs live in this folder (SQLite).
-run_queue:
-  max_concurrent_runs: 1
 concurrency:
+  runs:
+    max_concurrent_runs: 1
   pools:
     default_limit: 1
 telemetry:

@@ -8,9 +8,8 @@ from dagster import MonthlyPartitionsDefinition
 
 FIRST_MONTH = "2020-01-01"
 
-# end_offset=1 makes the current (still open) month a partition too, so a
-# delivery for it can be loaded as soon as it lands.
-MONTHLY = MonthlyPartitionsDefinition(start_date=FIRST_MONTH, end_offset=1)
+# Partitions run up to the last closed month: a month is reported once it is over.
+MONTHLY = MonthlyPartitionsDefinition(start_date=FIRST_MONTH, end_offset=0)
 
 
 def partition_key(month: date) -> str:

@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TextIO
 
+import duckdb
 from dagster import DagsterInstance
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from dagster_project.ingest.files import discover_months, month_key
 from dagster_project.instance import ensure_dagster_home
 from dagster_project.jobs import PIPELINE_JOB_NAME
+from dagster_project.operations.alerts import alert_lines, failure_messages, send_alert
+from dagster_project.operations.sensors import LAUNCHED_BY_TAG
 from dagster_project.partitions import MONTHLY, partition_key
 from dagster_project.runtime import patched_environ
 from dagster_project.settings import Settings
@@ -25,7 +28,8 @@ class Outcome:
     success: bool
     failures: list[str] = field(default_factory=list)
     run_id: str | None = None
-    months: list[date] = field(default_factory=list)
+    months: tuple[date, date] | None = None
+    failed_checks: list[str] = field(default_factory=list)
 
 
 def month_range(settings: Settings, month_from: date | None, month_to: date | None) -> tuple[date, date]:
@@ -44,20 +48,28 @@ def month_range(settings: Settings, month_from: date | None, month_to: date | No
     return first, last
 
 
-def _failure_messages(result) -> list[str]:
-    messages: list[str] = []
-    for event in result.all_events:
-        if event.is_step_failure:
-            data = event.step_failure_data
-            user = data.user_failure_data
-            if user is not None and user.description:
-                messages.extend(part.strip() for part in user.description.split("; ") if part.strip())
-            elif data.error is not None:
-                messages.append(f"{event.step_key}: {data.error.message.strip().splitlines()[0]}")
-    for evaluation in result.get_asset_check_evaluations():
-        if not evaluation.passed:
-            messages.append(f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed")
-    return messages
+def summary_table(settings: Settings, first: date, last: date, published: bool) -> str:
+    """Per feed-month: files, rows read/accepted/rejected, quality result, published or not."""
+    try:
+        with duckdb.connect(str(settings.work_db), read_only=True) as con:
+            rows = con.execute(
+                "SELECT feed, strftime(month, '%Y-%m'), count(*), sum(rows_read), sum(rows_accepted), "
+                "sum(rows_rejected), string_agg(DISTINCT quality_result, ',') FROM raw.load_audit "
+                "WHERE month >= ? AND month <= ? GROUP BY ALL ORDER BY 2, 1",
+                [first, last],
+            ).fetchall()
+    except duckdb.Error:
+        rows = []
+    header = f"{'month':<8} {'feed':<13} {'files':>5} {'read':>9} {'accepted':>9} {'rejected':>8}  {'quality':<12} published"
+    lines = [header, "-" * len(header)]
+    for feed, month, files, read, accepted, rejected, quality in rows:
+        lines.append(
+            f"{month:<8} {feed:<13} {files:>5} {read:>9} {accepted:>9} {rejected:>8}  {quality or '':<12} "
+            f"{'yes' if published else 'no'}"
+        )
+    if not rows:
+        lines.append("(nothing loaded for these months)")
+    return "\n".join(lines)
 
 
 def run_pipeline(
@@ -68,6 +80,7 @@ def run_pipeline(
     full_refresh: bool = False,
     verbose: bool = False,
     out: TextIO | None = None,
+    launched_by: str = "cli",
 ) -> Outcome:
     """One Dagster run of the monthly job over [month_from, month_to], recorded in DAGSTER_HOME."""
     out = out or sys.stdout
@@ -77,13 +90,13 @@ def run_pipeline(
         return Outcome(False, [str(exc)])
     with patched_environ(settings.as_env()):
         ensure_dagster_home(settings)
-        from dagster_project.definitions import build_definitions
+        from dagster_project.assemble import build_definitions
 
         job = build_definitions().resolve_job_def(PIPELINE_JOB_NAME)
         run_config: dict = {"ops": {DBT_OP_NAME: {"config": {"full_refresh": full_refresh}}}}
         if not verbose:
-            run_config["loggers"] = {"console": {"config": {"log_level": "WARNING"}}}
-        print(f"running {PIPELINE_JOB_NAME} for {month_key(first)} .. {month_key(last)}", file=out)
+            run_config["loggers"] = {"progress": {}}
+        print(f"{PIPELINE_JOB_NAME}: {month_key(first)} .. {month_key(last)}", file=out, flush=True)
         with DagsterInstance.get() as instance:
             result = job.execute_in_process(
                 instance=instance,
@@ -91,12 +104,23 @@ def run_pipeline(
                 tags={
                     ASSET_PARTITION_RANGE_START_TAG: partition_key(first),
                     ASSET_PARTITION_RANGE_END_TAG: partition_key(last),
+                    LAUNCHED_BY_TAG: launched_by,
                 },
                 raise_on_error=False,
             )
-    outcome = Outcome(result.success, [] if result.success else _failure_messages(result), result.run_id)
-    if not result.success and not outcome.failures:
-        outcome.failures.append(f"run {result.run_id} failed (see the Dagster UI)")
+    failed_checks = sorted(
+        f"{e.asset_key.to_user_string()}:{e.check_name} ({e.severity.value.lower()})"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed
+    )
+    outcome = Outcome(result.success, [], result.run_id, (first, last), failed_checks)
+    if not result.success:
+        outcome.failures = failure_messages(result.all_events) or [f"run {result.run_id} failed (see the Dagster UI)"]
+        months = month_key(first) if first == last else f"{month_key(first)}..{month_key(last)}"
+        send_alert(settings, alert_lines(result.run_id, months, outcome.failures))
+    print(summary_table(settings, first, last, result.success), file=out)
+    if failed_checks:
+        print("checks not passed: " + ", ".join(failed_checks), file=out)
     status = "published" if result.success else "FAILED, nothing published"
-    print(f"run {result.run_id}: {status}", file=out)
+    print(f"run {result.run_id}: {status}", file=out, flush=True)
     return outcome

@@ -20,7 +20,7 @@ def run_settings() -> Settings:
 
 def context_months(context: AssetExecutionContext) -> list[date]:
     """The months of the run's partition (key or key range), in order."""
-    if not context.has_partition_key:
+    if not (context.has_partition_key or context.has_partition_key_range):
         return []
     rng = context.partition_key_range
     return months_between(month_of(rng.start), month_of(rng.end))

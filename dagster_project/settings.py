@@ -42,6 +42,15 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
+def _day(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 28:
+        raise SettingsError(f"{name}={raw!r} must be a day of the month from 1 to 28")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -51,6 +60,8 @@ class Settings:
     memory_limit: str | None = None
     threads: int | None = None
     alert_webhook: str | None = None
+    schedule_day: int = 5  # day of the month the scheduled run loads the month just closed
+    due_day: int = 10  # a feed's month is overdue once this day of the next month has passed
 
     # ---- derived locations -------------------------------------------------
     @property
@@ -106,6 +117,8 @@ class Settings:
             if threads < 1:
                 raise SettingsError(f"{ENV_PREFIX}THREADS must be at least 1, got {threads}")
 
+        schedule_day = _day(env, f"{ENV_PREFIX}SCHEDULE_DAY", 5)
+        due_day = _day(env, f"{ENV_PREFIX}DUE_DAY", 10)
         home = env.get("DAGSTER_HOME")
         return cls(
             data_dir=data_dir,
@@ -115,6 +128,8 @@ class Settings:
             memory_limit=env.get(f"{ENV_PREFIX}MEMORY_LIMIT") or None,
             threads=threads,
             alert_webhook=env.get(f"{ENV_PREFIX}ALERT_WEBHOOK") or None,
+            schedule_day=schedule_day,
+            due_day=due_day,
         )
 
     def with_overrides(self, **kwargs) -> "Settings":
@@ -138,6 +153,8 @@ class Settings:
             f"{ENV_PREFIX}MEMORY_LIMIT": self.memory_limit,
             f"{ENV_PREFIX}THREADS": self.threads,
             f"{ENV_PREFIX}ALERT_WEBHOOK": self.alert_webhook,
+            f"{ENV_PREFIX}SCHEDULE_DAY": self.schedule_day,
+            f"{ENV_PREFIX}DUE_DAY": self.due_day,
         }
         env.update({k: str(v) for k, v in optional.items() if v is not None})
         return env

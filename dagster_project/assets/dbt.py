@@ -1,7 +1,9 @@
 """The dbt models as Dagster assets: one `dbt build` per run over its month window."""
 
 
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any, Optional
 
@@ -86,7 +88,8 @@ def build_dbt_assets():
 
 
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project())
+    """dbt from this interpreter's environment (.venv/bin/dbt), whatever the PATH."""
+    return DbtCliResource(project_dir=dbt_project(), dbt_executable=str(Path(sys.executable).with_name("dbt")))
 
 
 def marts_asset_keys(assets_def) -> list[AssetKey]:

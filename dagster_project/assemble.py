@@ -1,0 +1,42 @@
+"""Assemble the code location from one module per concern."""
+
+from __future__ import annotations
+
+from dagster import AssetSpec, Definitions
+
+from dagster_project.assets.dbt import build_dbt_assets, dbt_resource, marts_asset_keys
+from dagster_project.assets.publish import build_publish_asset
+from dagster_project.assets.raw import raw_assets, raw_checks
+from dagster_project.jobs import monthly_pipeline
+from dagster_project.operations.freshness import freshness_checks
+from dagster_project.operations.progress import progress_logger
+from dagster_project.operations.schedules import freshness_job, schedules
+from dagster_project.operations.sensors import sensors
+
+
+# The load ledger is written by every raw load (not materialised on its own).
+LOAD_AUDIT = AssetSpec(
+    key=["raw", "load_audit"],
+    group_name="raw",
+    description="raw.load_audit: one row per feed, month and file with rows read, accepted and rejected, "
+    "and the quality result; written by every raw load.",
+    kinds={"duckdb"},
+)
+
+
+def build_definitions() -> Definitions:
+    dbt_models = build_dbt_assets()
+    return Definitions(
+        assets=[
+            *raw_assets(),
+            LOAD_AUDIT,
+            dbt_models,
+            build_publish_asset(marts_asset_keys(dbt_models)),
+        ],
+        asset_checks=[*raw_checks(), *freshness_checks()],
+        jobs=[monthly_pipeline, freshness_job],
+        schedules=schedules(),
+        sensors=sensors(),
+        loggers={"progress": progress_logger},
+        resources={"dbt": dbt_resource()},
+    )

@@ -1,0 +1,1 @@
+"""Operations: deliveries on disk, schedule, sensors, freshness, alerts, status."""

@@ -1,0 +1,56 @@
+"""One-line alerts for failed runs: a log file, and a webhook when one is set."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+from dagster_project.settings import Settings
+
+ALERT_LOG = Path("logs") / "alerts.log"
+
+
+def failure_messages(events) -> list[str]:
+    """Readable reasons from a run's step-failure events (one per failed feed-month)."""
+    messages: list[str] = []
+    for event in events:
+        if not event.is_step_failure:
+            continue
+        data = event.step_failure_data
+        user = data.user_failure_data
+        if user is not None and user.description:
+            messages.extend(part.strip() for part in user.description.split("; ") if part.strip())
+        elif data.error is not None:
+            first = data.error.message.strip().splitlines()[0] if data.error.message.strip() else data.error.cls_name
+            messages.append(f"{event.step_key}: {first}")
+    return messages
+
+
+def alert_lines(run_id: str, months: str, messages: list[str]) -> list[str]:
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    reasons = messages or ["run failed (no step reported a reason; see the Dagster UI)"]
+    return [f"{stamp} FAILED run={run_id[:8]} months={months} {' '.join(r.split())}" for r in reasons]
+
+
+def send_alert(settings: Settings, lines: list[str]) -> Path:
+    """Append the lines to <data dir>/logs/alerts.log and post them to the webhook if set."""
+    path = settings.data_dir / ALERT_LOG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.writelines(line + "\n" for line in lines)
+    if settings.alert_webhook:
+        for line in lines:
+            request = urllib.request.Request(
+                settings.alert_webhook,
+                data=json.dumps({"text": line}).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            try:
+                urllib.request.urlopen(request, timeout=10).close()
+            except OSError as exc:
+                with path.open("a", encoding="utf-8") as fh:
+                    fh.write(f"webhook {settings.alert_webhook} failed: {exc}\n")
+    return path

@@ -1,0 +1,67 @@
+"""The monthly schedule: on the configured day, run the month just closed."""
+
+from datetime import datetime, timezone
+
+from dagster import (
+    AssetCheckKey,
+    AssetSelection,
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SkipReason,
+    define_asset_job,
+    schedule,
+)
+
+from dagster_project.assets.raw import raw_asset_key
+from dagster_project.contract import FEEDS
+from dagster_project.jobs import monthly_pipeline
+from dagster_project.partitions import add_months, partition_key
+from dagster_project.runtime import run_settings
+
+
+def month_to_run(local_day) -> str | None:
+    """Partition key of the month just closed (pure; the caller decides the day)."""
+    return partition_key(add_months(local_day.replace(day=1), -1))
+
+
+@schedule(
+    name="monthly_close",
+    job=monthly_pipeline,
+    cron_schedule="0 6 * * *",
+    default_status=DefaultScheduleStatus.STOPPED,
+    description="Daily tick; on day CUSTOMS_KPI_SCHEDULE_DAY (default 5, in the administration's "
+    "time zone) it runs the whole pipeline for the month just closed.",
+)
+def monthly_close(context: ScheduleEvaluationContext):
+    settings = run_settings()
+    when = context.scheduled_execution_time or datetime.now(timezone.utc)
+    local_day = when.astimezone(settings.zone).date()
+    if local_day.day != settings.schedule_day:
+        return SkipReason(f"runs on day {settings.schedule_day} of the month (today is day {local_day.day})")
+    key = month_to_run(local_day)
+    return RunRequest(run_key=f"monthly_close:{key}", partition_key=key)
+
+
+FRESHNESS_JOB_NAME = "freshness_checks"
+
+freshness_job = define_asset_job(
+    name=FRESHNESS_JOB_NAME,
+    selection=AssetSelection.checks(
+        *[AssetCheckKey(raw_asset_key(f), "delivery_freshness") for f in FEEDS]
+    ),
+    description="Evaluate every feed's delivery freshness check (a month overdue shows in the UI).",
+)
+
+freshness_daily = ScheduleDefinition(
+    name="freshness_daily",
+    job=freshness_job,
+    cron_schedule="0 7 * * *",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Daily evaluation of the delivery freshness checks.",
+)
+
+
+def schedules() -> list[ScheduleDefinition]:
+    return [monthly_close, freshness_daily]

@@ -1,0 +1,41 @@
+{#-
+    Manual KPIs (catalog source = manual, in whichever group): the value
+    people delivered in the manual feed for the month, null for a month
+    without one. n is null: there are no records behind a manual value.
+    Driven by the catalog, so a manual KPI added to the seed needs no code.
+-#}
+
+with months as (
+
+    select month from {{ ref('int_months') }}
+
+),
+
+manual_kpis as (
+
+    select kpi_id
+    from {{ ref('kpi_catalog') }}
+    where source = 'manual'
+
+),
+
+delivered as (
+
+    select
+        month,
+        lower(kpi_id) as kpi_id,
+        value
+    from {{ ref('stg_manual') }}
+
+)
+
+select
+    cast(manual_kpis.kpi_id as {{ dbt.type_string() }}) as kpi_id,
+    months.month,
+    cast(delivered.value as {{ type_double() }}) as value,
+    cast(null as {{ dbt.type_bigint() }}) as n
+from manual_kpis
+cross join months
+left join delivered
+    on delivered.kpi_id = manual_kpis.kpi_id
+    and delivered.month = months.month

@@ -1,0 +1,29 @@
+with source as (
+
+    select * from {{ source('raw', 'drawback') }}
+
+),
+
+renamed as (
+
+    select
+        claim_id,
+        trader_id,
+        declaration_id,
+        status,
+        lodged_at,
+        decided_at,
+        amount_claimed,
+        amount_approved,
+        {{ local_date('lodged_at') }} as lodged_date_local,
+        {{ local_month('lodged_at') }} as lodged_month,
+        _month as partition_month,
+        _file as source_file,
+        _line as source_line,
+        _loaded_at as loaded_at
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,28 @@
+with source as (
+
+    select * from {{ source('raw', 'tickets') }}
+
+),
+
+renamed as (
+
+    select
+        ticket_id,
+        ticket_type,
+        system as affected_system,
+        opened_at,
+        due_at,
+        resolved_at,
+        {{ local_date('opened_at') }} as opened_date_local,
+        {{ local_month('opened_at') }} as opened_month,
+        {{ local_month('due_at') }} as due_month,
+        _month as partition_month,
+        _file as source_file,
+        _line as source_line,
+        _loaded_at as loaded_at
+
+    from source
+
+)
+
+select * from renamed
