@@ -82,6 +82,16 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from dagster_project.operations.status import PROBLEMS, collect_status, render_status
+
+    settings = Settings.from_env()
+    items = collect_status(settings)
+    print(render_status(items))
+    bad = [i for i in items if i.state in PROBLEMS or (args.strict and i.state == "overdue")]
+    return 1 if bad else 0
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     from dagster_project.transform.project import ensure_manifest
 
@@ -113,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(func=cmd_dev)
+
+    status = sub.add_parser("status", help="what is loaded, published, failing or overdue, per feed and month")
+    status.add_argument("--strict", action="store_true", help="also exit non-zero when a month is overdue")
+    status.set_defaults(func=cmd_status)
 
     prep = sub.add_parser("prepare", help="parse the dbt project (manifest for Dagster)")
     prep.set_defaults(func=cmd_prepare)

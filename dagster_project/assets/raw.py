@@ -22,7 +22,7 @@ from dagster import (
 from dagster_project.contract import FEEDS, Feed
 from dagster_project.contract.catalog import code_sets
 from dagster_project.ingest.files import FileFault, month_key
-from dagster_project.ingest.loader import LoadResult, load_feed_month
+from dagster_project.ingest.loader import LoadResult, load_feed_month, record_file_fault
 from dagster_project.partitions import MONTHLY
 from dagster_project.runtime import context_months, run_settings
 from dagster_project.warehouse.db import work_db
@@ -75,6 +75,7 @@ def build_raw_asset(feed: Feed) -> AssetsDefinition:
                     result = load_feed_month(con, feed, month, raw_dir=settings.raw_dir, tz=settings.tz, code_sets=sets)
                 except FileFault as fault:
                     context.log.error(str(fault))
+                    record_file_fault(con, fault)
                     faults.append(fault)
                     continue
                 results.append(result)

@@ -377,11 +377,20 @@ def _write_month(
         con.executemany(
             "INSERT INTO meta.dirty_months VALUES (?, ?, ?)", [[d, feed.name, loaded_at] for d in result.dirty_months]
         )
+        con.execute(f"DELETE FROM meta.load_failures WHERE feed = {lit(feed.name)} AND month = {m}")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     return result
+
+
+def record_file_fault(con: duckdb.DuckDBPyConnection, fault: FileFault, at: datetime | None = None) -> None:
+    """Note a feed-month's file-level fault (its loaded data are left exactly as they were)."""
+    ensure_raw_schema(con)
+    at = at or datetime.now(timezone.utc).replace(tzinfo=None)
+    con.execute("DELETE FROM meta.load_failures WHERE feed = ? AND month = ?", [fault.feed, fault.month])
+    con.execute("INSERT INTO meta.load_failures VALUES (?, ?, ?, ?, ?)", [fault.feed, fault.month, fault.file, fault.fault, at])
 
 
 def _demote_later_duplicates(con, feed: Feed, month: date, at: str, dirty: set[date]) -> int:

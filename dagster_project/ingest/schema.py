@@ -62,6 +62,19 @@ CREATE TABLE IF NOT EXISTS meta.build_window (
 """
 
 
+# The last file-level fault per feed-month (the month's data stay as they were);
+# cleared when the feed-month next loads.
+LOAD_FAILURES_DDL = """
+CREATE TABLE IF NOT EXISTS meta.load_failures (
+    feed VARCHAR NOT NULL,
+    month DATE NOT NULL,
+    file VARCHAR NOT NULL,
+    fault VARCHAR NOT NULL,
+    failed_at TIMESTAMP NOT NULL
+)
+"""
+
+
 def raw_table_columns(feed: Feed) -> list[tuple[str, str]]:
     return [(c.name, c.sql_type) for c in feed.columns] + list(LINEAGE_COLUMNS)
 
@@ -90,5 +103,5 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS meta")
     for feed in FEEDS:
         ensure_feed_table(con, feed)
-    for ddl in (REJECTS_DDL, LOAD_AUDIT_DDL, DIRTY_MONTHS_DDL, BUILD_WINDOW_DDL):
+    for ddl in (REJECTS_DDL, LOAD_AUDIT_DDL, DIRTY_MONTHS_DDL, BUILD_WINDOW_DDL, LOAD_FAILURES_DDL):
         con.execute(ddl)

@@ -1,0 +1,107 @@
+"""`customs-kpi status`: what is loaded, published, failing or overdue, per feed and month."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+import duckdb
+
+from dagster_project.contract import FEEDS
+from dagster_project.ingest.files import month_key, parse_month
+from dagster_project.operations.deliveries import digest_of, scan_deliveries
+from dagster_project.operations.freshness import overdue_months
+from dagster_project.settings import Settings
+
+# states that make `status` exit non-zero
+PROBLEMS = ("failed", "quality failed", "changed on disk", "not loaded", "not published")
+
+
+@dataclass
+class FeedMonth:
+    feed: str
+    month: date
+    state: str  # loaded | published ... see PROBLEMS, plus "no delivery", "overdue"
+    rows: int | None = None
+    rejected: int | None = None
+    detail: str = ""
+
+
+def _query(path, sql: str, params=None) -> list[tuple]:
+    if not path.exists():
+        return []
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            return con.execute(sql, params or []).fetchall()
+    except duckdb.CatalogException:
+        return []
+
+
+def collect_status(settings: Settings, today: date | None = None) -> list[FeedMonth]:
+    today = today or datetime.now(timezone.utc).astimezone(settings.zone).date()
+    deliveries, _ = scan_deliveries(settings.raw_dir)
+    on_disk: dict[tuple[str, str], list] = {}
+    for month, d in deliveries.items():
+        for feed, name, sha in d.files:
+            on_disk.setdefault((feed, month), []).append((feed, name, sha))
+    audit_sql = (
+        "SELECT feed, strftime(month, '%Y-%m'), list(file), list(file_sha256), sum(rows_accepted), "
+        "sum(rows_rejected), string_agg(DISTINCT quality_result, ',') FROM {t} GROUP BY ALL"
+    )
+    loaded = {(r[0], r[1]): r for r in _query(settings.work_db, audit_sql.format(t="raw.load_audit"))}
+    published = {(r[0], r[1]): r for r in _query(settings.published_db, audit_sql.format(t="marts.load_audit"))}
+    failures = {
+        (r[0], r[1]): r[2]
+        for r in _query(settings.work_db, "SELECT feed, strftime(month, '%Y-%m'), file || ': ' || fault FROM meta.load_failures")
+    }
+
+    def digest(row) -> str:
+        return digest_of([(row[0], f, s) for f, s in zip(row[2], row[3])])
+
+    out: list[FeedMonth] = []
+    months = sorted({m for _, m in on_disk} | {m for _, m in loaded})
+    for feed in FEEDS:
+        delivered = []
+        for month in months:
+            key = (feed.name, month)
+            row = loaded.get(key)
+            fm = FeedMonth(feed.name, parse_month(month), "no delivery")
+            if row:
+                fm.rows, fm.rejected = row[4], row[5]
+            if key in on_disk:
+                delivered.append(parse_month(month))
+            if key in failures:
+                fm.state, fm.detail = "failed", failures[key]
+            elif key in on_disk and not row:
+                fm.state = "not loaded"
+            elif row and key in on_disk and digest(row) != digest_of(on_disk[key]):
+                fm.state = "changed on disk"
+            elif row and "failed" in (row[6] or ""):
+                fm.state = "quality failed"
+            elif row and published.get(key) and digest(published[key]) == digest(row):
+                fm.state = "published"
+            elif row:
+                fm.state = "not published"
+            if fm.state != "no delivery" or row:
+                out.append(fm)
+        overdue = overdue_months(delivered, today, settings.due_day)
+        if overdue:
+            span = month_key(overdue[0]) if len(overdue) == 1 else f"{month_key(overdue[0])} .. {month_key(overdue[-1])}"
+            out.append(FeedMonth(feed.name, overdue[-1], "overdue",
+                                 detail=f"{len(overdue)} month(s) not delivered: {span} (due by day {settings.due_day} of the next month)"))
+    return out
+
+
+def render_status(items: list[FeedMonth]) -> str:
+    header = f"{'feed':<13} {'month':<8} {'state':<16} {'rows':>9} {'rejected':>8}  detail"
+    lines = [header, "-" * len(header)]
+    for i in sorted(items, key=lambda x: (x.feed, x.month)):
+        rows = "" if i.rows is None else str(i.rows)
+        rej = "" if i.rejected is None else str(i.rejected)
+        lines.append(f"{i.feed:<13} {month_key(i.month):<8} {i.state:<16} {rows:>9} {rej:>8}  {i.detail}")
+    counts: dict[str, int] = {}
+    for i in items:
+        counts[i.state] = counts.get(i.state, 0) + 1
+    lines.append("")
+    lines.append("  ".join(f"{state}: {n}" for state, n in sorted(counts.items())))
+    return "\n".join(lines)
