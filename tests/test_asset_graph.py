@@ -58,3 +58,18 @@ def test_graph_has_lineage_from_every_raw_feed_to_publish():
     for feed in FEEDS:
         assert AssetKey(["raw", feed.name]) in upstream, feed.name
     assert AssetKey(["marts", "fct_declarations"]) in upstream
+
+
+def test_dagster_definitions_validate(tmp_path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CUSTOMS_KPI_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dh")}
+    (tmp_path / "dh").mkdir()
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("dagster")), "definitions", "validate", "-m", "dagster_project.definitions"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "All code locations passed validation" in output, output

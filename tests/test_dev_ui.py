@@ -1,0 +1,74 @@
+"""`make dev`: the Dagster UI starts on 127.0.0.1, shows raw -> KPI lineage, and stops by its pid."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.browser import dump_dom, screenshot
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, proc: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the UI exited early with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(1)
+    raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
+def test_dev_ui_shows_lineage_and_stops_cleanly(tmp_path):
+    settings = make_settings(tmp_path)
+    port = free_port()
+    env = {**os.environ, **settings.as_env()}
+    log = (tmp_path / "dev.log").open("w")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("customs-kpi")), "dev", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL), signal.signal(signal.SIGTERM, signal.SIG_DFL)),
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(f"{base}/server_info", proc)
+        groups = dump_dom(f"{base}/asset-groups", wait_ms=30000)
+        for group in ("raw", "staging", "intermediate", "marts", "publish"):
+            assert f">{group}<" in groups, f"group {group} not in the global lineage"
+        lineage = f"{base}/assets/marts/kpi_monthly?view=lineage&lineageScope=upstream&lineageDepth=10"
+        dom = dump_dom(lineage, wait_ms=30000)
+        for node in ("declarations", "lanes", "tickets", "stg_declarations", "fct_declarations", "int_kpi_sla", "kpi_monthly"):
+            assert f">{node}<" in dom, f"{node} not in the rendered raw -> KPI lineage"
+        shot = screenshot(lineage, tmp_path / "kpi-lineage.png", wait_ms=30000)
+        assert shot.stat().st_size > 20_000
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError("the UI did not stop on SIGTERM")
+        log.close()
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0, "the port is still served after stop"
