@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from dagster_project.contract import FEEDS, Column, feed_by_name
 from dagster_project.contract.countries import ISO_3166_ALPHA2, default_region
 from dagster_project.generate import SAMPLE, GeneratorError, generate
-from dagster_project.generate import synth
+from dagster_project.generate import events, synth
 from dagster_project.generate.dirty import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,6 +152,17 @@ def test_committed_sample_is_reproduced_exactly(sample):
     assert [k for k in fresh if fresh[k] != committed[k]] == []
 
 
+def test_writer_chunks_and_threads_do_not_change_the_bytes(tmp_path, monkeypatch):
+    args = dict(month_from="2024-12", month_to="2025-01", declarations_per_month=3000, sample_formats=False)
+    monkeypatch.setattr(events, "DECLARATION_CHUNK", 1000)
+    monkeypatch.setattr(synth.os, "cpu_count", lambda: 4)
+    generate(tmp_path / "a", **args)
+    monkeypatch.setattr(synth, "CHUNK_ROWS", 97)
+    monkeypatch.setattr(synth.os, "cpu_count", lambda: 1)
+    generate(tmp_path / "b", **args)
+    assert files_of(tmp_path / "a") == files_of(tmp_path / "b")
+
+
 def test_rerun_replaces_a_month_whole(tmp_path):
     args = dict(month_from="2024-04", month_to="2024-04", declarations_per_month=200)
     generate(tmp_path, **args)
@@ -175,6 +187,37 @@ def test_layout_and_headers_follow_the_contract(sample):
     raw = {p.read_bytes()[:3] for p in sample.rglob("*.csv")}
     assert b"\xef\xbb\xbf" in raw and kinds >= {"csv", "csv.gz", "parquet"}
     assert len(list(sample.rglob("*.parquet"))) == 1
+
+
+def test_sample_formats(sample):
+    legacy = sample / "declarations" / "2024-03" / "declarations_2024-03.csv"
+    data = legacy.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfDECLARATION_ID;") and b"\r\n" in data
+    assert data.count(b"\n") == data.count(b"\r\n")
+    plain = (sample / "declarations" / "2024-08" / "declarations_2024-08.csv").read_bytes()
+    assert plain.startswith(b"declaration_id,") and b"\r" not in plain
+    assert len(list((sample / "declarations" / "2024-10").iterdir())) == 2
+    table = pq.read_table(next(sample.glob("drawback/*/*.parquet")))
+    assert {str(t) for t in table.schema.types} == {"string"}
+    text = "".join(gzip.decompress(p.read_bytes()).decode("utf-8-sig") for p in sorted(sample.rglob("*.gz")))
+    text += "".join(p.read_text("utf-8-sig") for p in sorted(sample.rglob("*.csv")) if p.parent != sample)
+    assert '"Risk management, selectivity"' in text and '"Payments; e-banking gateway"' in text
+    for form in (r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[,;\r\n]", r"\d{4}-\d\d-\d\dT\d\d:\d\d[,;\r\n]",
+                 r"T\d\d:\d\d:\d\dZ", r"T\d\d:\d\d:\d\d\+05:00", r"T\d\d:\d\d:\d\d\+00:00"):
+        assert re.search(form, text), form
+
+
+def test_register_snapshots_grow_and_decide(sample):
+    reg = load_clean(sample, "aeo_register")
+    months = sorted(reg["_month"].unique())
+    assert not reg.duplicated(["_month", "application_id"]).any()
+    ids = [set(reg.loc[reg["_month"] == m, "application_id"]) for m in months]
+    assert all(a <= b for a, b in zip(ids, ids[1:]))
+    submitted = local_month(instants(reg["submitted_at"], "UTC"), "UTC")
+    assert (submitted <= reg["_month"]).all()
+    state = reg.pivot(index="application_id", columns="_month", values="decision").apply(lambda c: c.str.upper())
+    decided_later = (state[months[0]] == "PENDING") & (state[months[-1]] == "APPROVED")
+    assert decided_later.sum() >= 1
 
 
 def test_field_counts_match_header_except_the_logged_faults(sample):

@@ -16,9 +16,9 @@ import numpy as np
 import pyarrow as pa
 
 from dagster_project.contract import Feed
-from dagster_project.generate.text import vocab_take
 from dagster_project.generate.events import APPROVED, PENDING, SERVICE_REQUEST
 from dagster_project.generate.frame import Frame
+from dagster_project.generate.text import vocab_take
 from dagster_project.generate.timefmt import DAY, HOUR, NAT
 
 KINDS = (
@@ -180,14 +180,14 @@ def _span(rng: np.random.Generator, k: int, lo_h: float, hi_h: float) -> np.ndar
 Mutation = Callable[[np.random.Generator, Feed, Frame, MonthBounds], str | None]
 
 
-def _anchor_outside(rng, feed, rows, b):
+def _anchor_outside(rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds) -> str | None:
     k = len(rows)
     target = np.where(rng.random(k) < 0.5, b.start - _span(rng, k, 1, 72), b.end + _span(rng, k, 1, 72))
     _shift(feed, rows, target - rows[feed.anchor])
     return feed.anchor
 
 
-def _out_of_range(rng, feed, rows, b):
+def _out_of_range(rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds) -> str | None:
     column = _columns(feed, "out_of_range")
     name = column[int(rng.integers(0, len(column)))]
     c = feed.column(name)
@@ -198,7 +198,7 @@ def _out_of_range(rng, feed, rows, b):
     return name
 
 
-def _release_before(rng, feed, rows, b):
+def _release_before(rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds) -> str | None:
     rows["released_at"] = rows["lodged_at"] - _span(rng, len(rows), 1, 48)
     return "released_at"
 
@@ -211,20 +211,20 @@ def _decide(rows: Frame) -> None:
     )
 
 
-def _decided_before(rng, feed, rows, b):
+def _decided_before(rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds) -> str | None:
     _decide(rows)
     rows["decided_at"] = rows["lodged_at"] - _span(rng, len(rows), 1, 120)
     return "decided_at"
 
 
-def _approved_above(rng, feed, rows, b):
+def _approved_above(rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds) -> str | None:
     rows["status"] = np.full(len(rows), APPROVED)
     rows["decided_at"] = np.where(rows["decided_at"] == NAT, rows["lodged_at"] + 3 * DAY, rows["decided_at"])
     rows["amount_approved"] = np.round(rows["amount_claimed"] * rng.uniform(1.05, 1.6, len(rows)), 2)
     return "amount_approved"
 
 
-def _decided_missing(rng, feed, rows, b):
+def _decided_missing(rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds) -> str | None:
     if feed.name == "drawback":
         _decide(rows)
     else:
@@ -234,18 +234,18 @@ def _decided_missing(rng, feed, rows, b):
     return "decided_at"
 
 
-def _sr_without_due(rng, feed, rows, b):
+def _sr_without_due(rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds) -> str | None:
     rows["ticket_type"] = np.full(len(rows), SERVICE_REQUEST)
     rows["due_at"] = np.full(len(rows), NAT)
     return "due_at"
 
 
-def _resolved_before(rng, feed, rows, b):
+def _resolved_before(rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds) -> str | None:
     rows["resolved_at"] = rows["opened_at"] - _span(rng, len(rows), 0.2, 24)
     return "resolved_at"
 
 
-def _approved_without_valid_from(rng, feed, rows, b):
+def _approved_without_valid_from(rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds) -> str | None:
     decided = rows["decided_at"] == NAT
     rows["decided_at"] = np.where(decided, rows["submitted_at"] + 40 * DAY, rows["decided_at"])
     rows["decision"] = np.full(len(rows), 1)
@@ -254,7 +254,7 @@ def _approved_without_valid_from(rng, feed, rows, b):
     return "valid_from"
 
 
-def _line_fault(rng, feed, rows, b):
+def _line_fault(rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds) -> str | None:
     return None
 
 
@@ -271,93 +271,109 @@ MUTATIONS: dict[str, Mutation] = {
     "too_few_fields": _line_fault,
     "too_many_fields": _line_fault,
 }
-STRING_KINDS = (
-    "missing_required", "bad_timestamp", "bad_number", "bad_bool", "bad_date", "bad_code", "bad_country",
-    "bad_pattern", "unknown_kpi_id", "not_manual_kpi",
-)
 COPY_KINDS = ("duplicate_id_in_month", "duplicate_kpi_id")
+
+
+@dataclass
+class Block:
+    """The dirty rows of one kind: copies of clean rows, changed."""
+
+    kind: str
+    rows: Frame
+    column: str | None  # the faulty column (None: the whole line)
+    text: pa.Array | None  # for a string-level fault: the cell text (None: the cell is empty)
+    after: np.ndarray  # for a copy: the clean row it must follow (-1: anywhere)
+    string_level: bool = False
+
+    @property
+    def fresh(self) -> bool:
+        """Whether the rows need ids of their own (all but the duplicates)."""
+        return self.kind not in COPY_KINDS and self.kind != "duplicate_id_earlier_month"
+
+
+def make_block(rng: np.random.Generator, feed: Feed, kind: str, k: int, clean: Frame, previous: Frame | None,
+               bounds: MonthBounds) -> Block | None:
+    """k rows with one fault of the kind, from rows of this month (or, for old ids, the month before)."""
+    source = previous if kind == "duplicate_id_earlier_month" else clean
+    if k <= 0 or source is None or len(source) == 0 or len(clean) == 0:
+        return None
+    tmpl = rng.integers(0, len(source), k)
+    if kind == "approved_without_valid_from":
+        approved = np.flatnonzero(source["decision"] == 1)
+        tmpl = approved[rng.integers(0, len(approved), k)] if len(approved) else tmpl
+    rows = source.take(tmpl)
+    if kind == "duplicate_id_earlier_month":
+        target = bounds.start + (rng.random(k) * (bounds.end - bounds.start)).astype(np.int64)
+        _shift(feed, rows, target - rows[feed.anchor])
+        return Block(kind, rows, feed.key, None, np.full(k, -1))
+    if kind in COPY_KINDS:
+        if kind == "duplicate_kpi_id":
+            rows["value"] = rows["value"] + 1.0
+        return Block(kind, rows, feed.key, None, tmpl)
+    if kind in MUTATIONS:
+        return Block(kind, rows, MUTATIONS[kind](rng, feed, rows, bounds), None, np.full(k, -1))
+    candidates = _columns(feed, kind)
+    column = candidates[int(rng.integers(0, len(candidates)))]
+    return Block(kind, rows, column, _bad_text(rng, feed, kind, column, k), np.full(k, -1), string_level=True)
+
+
+def fresh_ids(feed: Feed, clean: Frame, dirty: Frame, fresh: np.ndarray, fresh_base: int | None) -> None:
+    """Ids after the month's last clean one (or from `fresh_base`) for the rows that need their own."""
+    key = feed.key
+    if not key or feed.kind == "manual" or not fresh.any():
+        return
+    if fresh_base is None:
+        month = clean[key][0] // 1_000_000_000
+        fresh_base = int(month * 1_000_000_000 + (clean[key] % 1_000_000_000).max())
+    dirty[key] = np.where(fresh, fresh_base + np.cumsum(fresh), dirty[key])
 
 
 def inject(rng: np.random.Generator, feed: Feed, clean: Frame, counts: dict[str, int], bounds: MonthBounds,
            previous: Frame | None, fresh_base: int | None = None) -> Dirty:
-    """Add the month's dirty rows to the clean ones at random places (copies after their original)."""
-    n = len(clean)
-    names = feed.column_names
-    blocks: list[Frame] = []
-    kinds: list[np.ndarray] = []
-    columns: list[np.ndarray] = []
-    after: list[np.ndarray] = []  # a copy goes after this clean row (-1: anywhere)
-    fresh: list[np.ndarray] = []
-    pending_cells: list[tuple[int, str, pa.Array | None, int]] = []  # (block, column, text, size)
-    for kind, k in counts.items():
-        source = previous if kind == "duplicate_id_earlier_month" else clean
-        if k <= 0 or source is None or len(source) == 0 or n == 0:
-            continue
-        tmpl = rng.integers(0, len(source), k)
-        if kind == "approved_without_valid_from":
-            approved = np.flatnonzero(source["decision"] == 1)
-            tmpl = approved[rng.integers(0, len(approved), k)] if len(approved) else tmpl
-        rows = source.take(tmpl)
-        column = None
-        if kind == "duplicate_id_earlier_month":
-            target = bounds.start + (rng.random(k) * (bounds.end - bounds.start)).astype(np.int64)
-            _shift(feed, rows, target - rows[feed.anchor])
-            column = feed.key
-        elif kind in COPY_KINDS:
-            column = feed.key
-            if kind == "duplicate_kpi_id":
-                rows["value"] = rows["value"] + 1.0
-        elif kind in MUTATIONS:
-            column = MUTATIONS[kind](rng, feed, rows, bounds)
-        else:
-            candidates = _columns(feed, kind)
-            column = candidates[int(rng.integers(0, len(candidates)))]
-            pending_cells.append((len(blocks), column, _bad_text(rng, feed, kind, column, k), k))
-        blocks.append(rows)
-        kinds.append(np.full(k, KINDS.index(kind)))
-        columns.append(np.full(k, names.index(column) if column else -1))
-        after.append(tmpl if kind in COPY_KINDS else np.full(k, -1))
-        fresh.append(np.full(k, kind not in COPY_KINDS and kind != "duplicate_id_earlier_month"))
+    """Add the month's dirty rows to the clean ones at random places (copies after their original).
 
+    `fresh_base`: where the dirty rows' own ids start; by default after the
+    month's last clean id (a snapshot feed passes a range no real id uses).
+    """
+    n = len(clean)
+    blocks = [b for kind, k in counts.items()
+              if (b := make_block(rng, feed, kind, k, clean, previous, bounds)) is not None]
     if not blocks:
         return Dirty(clean, np.full(n, -1), np.full(n, -1), {})
-    dirty = Frame.concat(blocks)
+    dirty = Frame.concat(b.rows for b in blocks)
     m = len(dirty)
-    is_fresh = np.concatenate(fresh)
-    key = feed.key
-    if key and feed.kind != "manual" and is_fresh.any():
-        j = np.cumsum(is_fresh) - 1
-        if fresh_base is None:
-            seq = clean[key] % 1_000_000_000
-            base = (clean[key][0] // 1_000_000_000) * 1_000_000_000 + int(seq.max())
-        else:
-            base = fresh_base
-        dirty[key] = np.where(is_fresh, base + 1 + j, dirty[key])
+    sizes = [len(b.rows) for b in blocks]
+    fresh_ids(feed, clean, dirty, np.repeat([b.fresh for b in blocks], sizes), fresh_base)
 
-    # File order: clean rows keep theirs; each dirty row goes before a random clean row.
-    after_row = np.concatenate(after)
+    # File order: clean rows keep theirs; each dirty row goes before a random clean row
+    # (a copy somewhere after its original).
+    after_row = np.concatenate([b.after for b in blocks])
     pos = rng.integers(0, n + 1, m)
     copies = after_row >= 0
     pos[copies] = after_row[copies] + 1 + (rng.random(copies.sum()) * (n - after_row[copies])).astype(np.int64)
-    keys = np.concatenate([2 * np.arange(n), 2 * pos - 1])
-    order = np.argsort(keys, kind="stable")
-    where = np.empty(n + m, dtype=np.int64)
-    where[order] = np.arange(n + m)
+    order = np.argsort(pos, kind="stable")
+    sorted_pos = pos[order]
+    final_at = np.empty(m, dtype=np.int64)
+    final_at[order] = sorted_pos + np.arange(m)
 
-    cells: dict[str, list[tuple[np.ndarray, pa.Array]]] = {}
-    offsets = np.concatenate([[0], np.cumsum([len(b) for b in blocks])])
-    for block, column, text, k in pending_cells:
-        rows_at = where[n + offsets[block] + np.arange(k)]
-        values = text if text is not None else pa.nulls(k, pa.string())
-        cells.setdefault(column, []).append((rows_at, values))
-    merged = {}
-    for column, parts in cells.items():
-        at = np.concatenate([p[0] for p in parts])
-        values = pa.concat_arrays([p[1] for p in parts])
-        ordered = np.argsort(at, kind="stable")
-        merged[column] = (at[ordered], values.take(pa.array(ordered)))
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    cells: dict[str, tuple[np.ndarray, pa.Array]] = {}
+    for b, lo, hi in zip(blocks, starts[:-1], starts[1:]):
+        if b.string_level:
+            text = b.text if b.text is not None else pa.nulls(hi - lo, pa.string())
+            at, old = cells.get(b.column, (np.zeros(0, np.int64), pa.array([], pa.string())))
+            cells[b.column] = (np.concatenate([at, final_at[lo:hi]]), pa.concat_arrays([old, text]))
+    for c, (at, text) in cells.items():
+        o = np.argsort(at, kind="stable")
+        cells[c] = (at[o], text.take(pa.array(o)))
 
-    frame = Frame.concat([clean, dirty]).take(order)
-    kind_all = np.concatenate([np.full(n, -1), np.concatenate(kinds)])[order]
-    column_all = np.concatenate([np.full(n, -1), np.concatenate(columns)])[order]
-    return Dirty(frame, kind_all, column_all, merged)
+    names = feed.column_names
+    kind = np.repeat([KINDS.index(b.kind) for b in blocks], sizes)
+    column = np.repeat([names.index(b.column) if b.column else -1 for b in blocks], sizes)
+    frame = Frame({c: np.insert(clean[c], sorted_pos, dirty[c][order]) for c in clean.cols})
+    return Dirty(
+        frame,
+        np.insert(np.full(n, -1), sorted_pos, kind[order]),
+        np.insert(np.full(n, -1), sorted_pos, column[order]),
+        cells,
+    )

@@ -2,7 +2,9 @@
 
 CSV lines are assembled with Arrow compute kernels (`binary_join_element_wise`)
 and written straight from the Arrow data buffer, so a file of millions of rows
-never passes through a Python loop. Fields arrive already quoted where needed
+never passes through a Python loop. (`pyarrow.csv.write_csv` would quote every
+text field, or refuse a field holding the delimiter; here only the fields that
+need it are quoted.) Fields arrive as text, already quoted where CSV needs it
 (`text.quote_needed`); nulls become empty fields. A few lines can be replaced
 by raw text (lines with a wrong number of fields). Gzip members carry mtime 0
 and no file name, so equal content gives equal bytes.

@@ -36,9 +36,6 @@ class Frame:
     def slice(self, lo: int, hi: int) -> "Frame":
         return Frame({k: v[lo:hi] for k, v in self.cols.items()})
 
-    def copy(self) -> "Frame":
-        return Frame({k: v.copy() for k, v in self.cols.items()})
-
     @staticmethod
     def concat(frames: Iterable["Frame"]) -> "Frame":
         frames = [f for f in frames if f.cols]

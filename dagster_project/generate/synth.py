@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -40,6 +41,7 @@ from dagster_project.generate.encode import (
     write_csv,
     write_parquet,
 )
+from dagster_project.generate.errors import GeneratorError
 from dagster_project.generate.events import (
     EX,
     declarations_month,
@@ -58,7 +60,7 @@ from dagster_project.generate.text import (
     vocab_take,
 )
 from dagster_project.generate.timefmt import TS_FORMS, Zone, format_dates, month_start_utc, render_timestamps
-from dagster_project.generate.world import Period, Traders, build_world
+from dagster_project.generate.world import Period, Register, Traders, build_world
 
 SAMPLE: dict[str, object] = dict(
     month_from="2024-01",
@@ -72,11 +74,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 MANIFEST = ".generator_manifest.json"
+SNAPSHOT_FRESH_IDS = 900_000  # dirty register rows get application ids from here (never a real one)
 FAULTS_FILE = ".generator_faults.csv"
-
-
-class GeneratorError(ValueError):
-    """The generator cannot produce what was asked (bad arguments, or a contract it does not cover)."""
 
 
 # ---- random streams -------------------------------------------------------------------
@@ -123,6 +122,8 @@ def make_period(month_from: str, month_to: str, tz: str) -> Period:
 
 @dataclass(frozen=True)
 class Style:
+    """A feed-month's file format and the look of its values."""
+
     fmt: FileFormat = PLAIN
     ts_form: str = "local"
     ts_mix: float = 0.0
@@ -146,8 +147,9 @@ def plan_style(seed: int, feed: str, month: int, months: tuple[int, ...], sample
 
     The old clearance system (before the Single Window) and the AEO register
     export semicolon CSV with a byte-order mark, CRLF and upper-case headers;
-    big feeds are gzipped in some later months; April and October
-    declarations arrive in two files; one drawback month is Parquet.
+    declarations and lanes are gzipped in odd months of 2025 (the register
+    from 2025 on, other feeds now and then); April and October declarations
+    arrive in two files; one drawback month is Parquet.
     """
     if not sample_formats:
         return Style()
@@ -161,14 +163,12 @@ def plan_style(seed: int, feed: str, month: int, months: tuple[int, ...], sample
     if feed == "drawback" and month == parquet_month(months):
         return Style(FileFormat(kind="parquet"), ts_form, 0.03, bool_pair, lower)
     if feed in ("declarations", "lanes") and month < V.GO_LIVE_MONTH:
-        return Style(FileFormat(**{**LEGACY.__dict__, "parts": parts}), "local", 0.0, ("Y", "N"), False)
+        return Style(replace(LEGACY, parts=parts), "local", 0.0, ("Y", "N"), False)
     if feed == "aeo_register":
-        fmt = FileFormat(**{**LEGACY.__dict__, "gzip": month >= 2025 * 12})
-        return Style(fmt, "local", 0.0, bool_pair, False)
-    gz = feed in ("declarations", "lanes") and (calendar % 2 == 1 or month >= 2025 * 12 + 6)
+        return Style(replace(LEGACY, gzip=month >= 2025 * 12), "local", 0.0, bool_pair, False)
+    gz = feed in ("declarations", "lanes") and month >= 2025 * 12 and calendar % 2 == 1
     if feed not in ("declarations", "lanes") and legacy_roll < 0.15:
-        fmt = FileFormat(**{**LEGACY.__dict__, "upper_header": False, "gzip": gzip_roll < 0.3})
-        return Style(fmt, ts_form, 0.03, bool_pair, lower)
+        return Style(replace(LEGACY, upper_header=False, gzip=gzip_roll < 0.3), ts_form, 0.03, bool_pair, lower)
     return Style(FileFormat(gzip=gz or gzip_roll < 0.1, parts=parts), ts_form, 0.03, bool_pair, lower)
 
 
@@ -282,6 +282,7 @@ def check_contract() -> None:
 
 
 def render_column(feed: Feed, column: Column, frame: Frame, ctx: RenderContext) -> pa.Array:
+    """One contract column as text: by its text renderer, else by its type."""
     if column.name not in frame:
         raise GeneratorError(f"no generator logic for {feed.name}.{column.name}: the generator made no values for it")
     values = frame[column.name]
@@ -333,11 +334,13 @@ def render(feed: Feed, dirty: Dirty, ctx: RenderContext, lo: int, hi: int) -> li
 
 # ---- writing one feed-month ----------------------------------------------------------------
 
-CHUNK_ROWS = 500_000
+CHUNK_ROWS = 250_000
 
 
 @dataclass
 class Written:
+    """What writing one feed-month produced."""
+
     rows: int
     files: list[str]
     fault_file: np.ndarray  # per dirty row: file name
@@ -403,14 +406,14 @@ def write_feed_month(out_dir: Path, feed: Feed, month: int, dirty: Dirty, style:
             continue
         first_chunk += len(chunks)
 
-        def lines(chunk: tuple[int, int, int]) -> pa.Array:
+        def encoded(chunk: tuple[int, int, int]) -> memoryview:
             k, a, b = chunk
             fields = render(feed, dirty, context(k), a, b)
-            return csv_lines(fields, fmt, line_faults(fields, dirty.kind[a:b], fmt.delimiter))
+            return string_bytes(csv_lines(fields, fmt, line_faults(fields, dirty.kind[a:b], fmt.delimiter)))
 
         with csv_sink(folder / name, feed.column_names, fmt) as out:
-            for text in ordered_map(lines, chunks, workers):
-                out.write(string_bytes(text))
+            for data in ordered_map(encoded, chunks, workers):
+                out.write(data)
     bad = np.flatnonzero(dirty.kind >= 0)
     part = np.searchsorted(cuts, bad, side="right") - 1
     names = np.array(feed.column_names + [""], dtype=object)
@@ -429,6 +432,8 @@ def write_feed_month(out_dir: Path, feed: Feed, month: int, dirty: Dirty, style:
 
 @dataclass
 class FaultLog:
+    """The dirty rows of every feed-month written, as columns."""
+
     feed: list[np.ndarray] = field(default_factory=list)
     month: list[np.ndarray] = field(default_factory=list)
     file: list[np.ndarray] = field(default_factory=list)
@@ -460,6 +465,7 @@ class FaultLog:
 
 
 def write_manifest(out_dir: Path, params: dict[str, object], rows: dict[str, int], log: FaultLog) -> None:
+    """The run's parameters, rows and faults (JSON), and one line per dirty row (CSV), beside the feeds."""
     cols = log.columns()
     by_feed: dict[str, dict[str, int]] = {}
     for feed in FEEDS:
@@ -482,8 +488,109 @@ def write_manifest(out_dir: Path, params: dict[str, object], rows: dict[str, int
     write_csv(out_dir / FAULTS_FILE, ["feed", "month", "file", "record", "kind", "column"], text, PLAIN)
 
 
+def lanes_of_month(new: Frame, carried: list[Frame], period: Period, i: int) -> tuple[Frame, list[Frame]]:
+    """Month i's lane rows (by assignment), sorted; and the rows that belong to later months."""
+    bucket = np.searchsorted(period.starts, new["assigned_at"], side="right") - 1
+    mine = bucket == i
+    parts = carried + [new if mine.all() else new.take(np.flatnonzero(mine))]
+    later = bucket > i
+    keep = [new.take(np.flatnonzero(later))] if later.any() else []
+    lanes = Frame.concat(parts) if len(parts) > 1 else parts[0]
+    return lanes.take(np.argsort(lanes["assigned_at"], kind="stable")), keep
+
+
 def id_width(count: int, minimum: int) -> int:
     return max(minimum, len(str(max(count, 1))))
+
+
+def check_frames(frames: dict[str, Frame]) -> None:
+    """Every contract column got values (checked before anything is written)."""
+    for feed in FEEDS:
+        if feed.name not in frames:
+            raise GeneratorError(f"no generator logic for feed {feed.name}")
+        missing = [c for c in feed.column_names if c not in frames[feed.name]]
+        if missing:
+            raise GeneratorError(
+                f"no generator logic for {', '.join(f'{feed.name}.{c}' for c in missing)}: "
+                "the generator makes no values for it"
+            )
+
+
+@dataclass(frozen=True)
+class Run:
+    """The fixed inputs of one run."""
+
+    out_dir: Path
+    seed: int
+    period: Period
+    declarations_per_month: int
+    traders: Traders
+    register: Register
+    base: RenderContext
+    sample_formats: bool
+    dirty: bool
+    workers: int
+
+
+@dataclass
+class RunState:
+    """What one month hands to the next: lane rows assigned later, recent exports, last clean rows."""
+
+    carried_lanes: list[Frame] = field(default_factory=list)
+    exports: list[Frame] = field(default_factory=list)
+    previous: dict[str, Frame] = field(default_factory=dict)
+    clean_rows: dict[str, int] = field(default_factory=dict)
+
+
+def month_frames(run: Run, i: int, state: RunState) -> dict[str, Frame]:
+    """Every feed's clean rows for month i."""
+    period, seed = run.period, run.seed
+    label = month_label(period.months[i])
+    end = period.bounds(i)[1]
+    decl, new_lanes = declarations_month(
+        lambda part: rng_for(seed, "declarations", label, part), period, i, run.declarations_per_month,
+        run.traders, run.workers,
+    )
+    lanes, state.carried_lanes = lanes_of_month(new_lanes, state.carried_lanes, period, i)
+    ex = np.flatnonzero(decl["declaration_type"] == EX)
+    state.exports = (state.exports + [Frame({k: decl[k][ex] for k in ("declaration_id", "trader_id", "lodged_at")})])[-4:]
+    n_claims = max(3, round(run.declarations_per_month * 0.035))
+    end_day = int(period.zone.local_days(np.array([end - 1]))[0]) + 1
+    return {
+        "declarations": decl,
+        "lanes": lanes,
+        "drawback": drawback_month(rng_for(seed, "drawback", label), period, i, n_claims, run.traders,
+                                   Frame.concat(state.exports)),
+        "tickets": tickets_month(rng_for(seed, "tickets", label), period, i, run.declarations_per_month),
+        "aeo_register": run.register.snapshot(end, end_day),
+        "manual": manual_month(rng_for(seed, "manual", label), period, i),
+    }
+
+
+def chunk_context(base: RenderContext, seed: int, feed: str, label: str, style: Style, chunk: int) -> RenderContext:
+    return replace(base, style=style, rng=rng_for(seed, "render", feed, label, str(chunk)))
+
+
+def emit_feed_month(run: Run, feed: Feed, i: int, clean: Frame, state: RunState, phases: dict[str, float]) -> Written:
+    """Add the month's dirty rows to a feed's clean rows and write them."""
+    month = run.period.months[i]
+    label = month_label(month)
+    start, end = run.period.bounds(i)
+    style = plan_style(run.seed, feed.name, month, run.period.months, run.sample_formats)
+    counts: dict[str, int] = {}
+    before = state.clean_rows.get(feed.name, 0)
+    if run.dirty:
+        counts = fault_counts(feed.name, before, before + len(clean), phases)
+        if style.fmt.kind == "parquet":
+            counts = {k: (0 if k in LINE_KINDS else v) for k, v in counts.items()}
+    state.clean_rows[feed.name] = before + len(clean)
+    fresh = SNAPSHOT_FRESH_IDS + 1_000 * i if feed.kind == "snapshot" else None
+    injected = inject(rng_for(run.seed, "dirty", feed.name, label), feed, clean, counts, MonthBounds(start, end),
+                      state.previous.get(feed.name), fresh)
+    if feed.kind == "event":
+        state.previous[feed.name] = clean
+    context = partial(chunk_context, run.base, run.seed, feed.name, label, style)
+    return write_feed_month(run.out_dir, feed, month, injected, style, context, run.workers)
 
 
 def generate(out_dir: Path, month_from: str, month_to: str, *, declarations_per_month: int = 1000,
@@ -496,66 +603,30 @@ def generate(out_dir: Path, month_from: str, month_to: str, *, declarations_per_
     out_dir = Path(out_dir)
     period = make_period(month_from, month_to, tz)
     traders, register = build_world(rng_for(seed, "world"), period, declarations_per_month)
-    base_ctx = RenderContext(
+    base = RenderContext(
         zone=period.zone,
         traders=traders,
         decl_width=id_width(2 * declarations_per_month, 6),
         small_width=id_width(declarations_per_month // 10, 5),
     )
-    workers = min(4, os.cpu_count() or 1)
+    run = Run(out_dir, seed, period, declarations_per_month, traders, register, base, sample_formats, dirty,
+              min(4, os.cpu_count() or 1))
+    phases = {
+        f.name: dict(zip((k for k, _ in FEED_FAULTS.get(f.name, ())),
+                         rng_for(seed, "phase", f.name).random(len(FEED_FAULTS.get(f.name, ())))))
+        for f in FEEDS
+    }
     rows = {f.name: 0 for f in FEEDS}
-    clean_rows = {f.name: 0 for f in FEEDS}
-    phases = {f.name: dict(zip([k for k, _ in FEED_FAULTS[f.name]],
-                               rng_for(seed, "phase", f.name).random(len(FEED_FAULTS[f.name]))))
-              for f in FEEDS}
+    state = RunState()
     log = FaultLog()
-    previous: dict[str, Frame] = {}
-    carried_lanes: list[Frame] = []
-    exports: list[Frame] = []
     for i, month in enumerate(period.months):
-        label = month_label(month)
-        start, end = period.bounds(i)
-        decl, lanes_all = declarations_month(rng_for(seed, "declarations", label), period, i,
-                                             declarations_per_month, traders)
-        bucket = np.searchsorted(period.starts, lanes_all["assigned_at"], side="right") - 1
-        lanes = Frame.concat(carried_lanes + [lanes_all.take(np.flatnonzero(bucket == i))])
-        lanes = lanes.take(np.argsort(lanes["assigned_at"], kind="stable"))
-        carried_lanes = [lanes_all.take(np.flatnonzero(bucket > i))]
-        ex = np.flatnonzero(decl["declaration_type"] == EX)
-        exports = (exports + [Frame({k: decl[k][ex] for k in ("declaration_id", "trader_id", "lodged_at")})])[-4:]
-        n_claims = max(3, round(declarations_per_month * 0.035))
-        frames = {
-            "declarations": decl,
-            "lanes": lanes,
-            "drawback": drawback_month(rng_for(seed, "drawback", label), period, i, n_claims, traders,
-                                       Frame.concat(exports)),
-            "tickets": tickets_month(rng_for(seed, "tickets", label), period, i, declarations_per_month),
-            "aeo_register": register.snapshot(end, int(period.zone.local_days(np.array([end - 1]))[0]) + 1),
-            "manual": manual_month(rng_for(seed, "manual", label), period, i),
-        }
+        frames = month_frames(run, i, state)
+        check_frames(frames)
         for feed in FEEDS:
-            clean = frames[feed.name]
-            style = plan_style(seed, feed.name, month, period.months, sample_formats)
-            counts: dict[str, int] = {}
-            if dirty:
-                before = clean_rows[feed.name]
-                counts = fault_counts(feed.name, before, before + len(clean), phases[feed.name])
-                if style.fmt.kind == "parquet":
-                    counts = {k: (0 if k in LINE_KINDS else v) for k, v in counts.items()}
-            clean_rows[feed.name] += len(clean)
-            fresh = 900_000 + 1_000 * i if feed.kind == "snapshot" else None
-            injected = inject(rng_for(seed, "dirty", feed.name, label), feed, clean, counts,
-                              MonthBounds(start, end), previous.get(feed.name), fresh)
-            def context(chunk: int, feed: Feed = feed, style: Style = style, label: str = label) -> RenderContext:
-                return replace(base_ctx, style=style, rng=rng_for(seed, "render", feed.name, label, str(chunk)))
-
-            written = write_feed_month(out_dir, feed, month, injected, style, context, workers)
+            written = emit_feed_month(run, feed, i, frames[feed.name], state, phases[feed.name])
             rows[feed.name] += written.rows
             log.add(feed.name, month, written)
-            if feed.kind == "event":
-                previous[feed.name] = clean
     params = dict(month_from=month_from, month_to=month_to, declarations_per_month=declarations_per_month,
                   seed=seed, tz=tz, sample_formats=sample_formats, dirty=dirty)
     write_manifest(out_dir, params, rows, log)
     return rows
-

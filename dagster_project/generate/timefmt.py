@@ -9,8 +9,8 @@ is a `searchsorted` over the zone's transitions, never a per-row call.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -99,12 +99,6 @@ def civil_from_days(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     month = np.where(mp < 10, mp + 3, mp - 9)
     year = yoe + era * 400 + (month <= 2)
     return year, month, day
-
-
-def month_index(t: np.ndarray, zone: Zone) -> np.ndarray:
-    """Local calendar month of each instant as year * 12 + month - 1."""
-    year, month, _ = civil_from_days(zone.local_days(t))
-    return year * 12 + month - 1
 
 
 @lru_cache(maxsize=None)

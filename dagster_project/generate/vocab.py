@@ -70,8 +70,8 @@ SELECTION_P = (0.80, 0.12, 0.08)
 FINDINGS = ("NONE", "DISCREPANCY", "SEIZURE")
 # P(discrepancy), P(seizure) of a completed check, by final lane (YELLOW, RED) and selection.
 HIT_P = {
-    1: ((0.09, 0.005), (0.02, 0.0), (0.07, 0.003)),
-    2: ((0.16, 0.02), (0.04, 0.003), (0.12, 0.01)),
+    1: ((0.09, 0.005), (0.03, 0.0), (0.07, 0.003)),
+    2: ((0.16, 0.02), (0.06, 0.005), (0.12, 0.01)),
 }
 RISK_RULES = tuple(f"R{n:03d}" for n in range(1, 41))
 RULE_IDS = RISK_RULES + ("RND-1", "RND-2", "OFC-A", "OFC-B", "OFC-C", "PCA-1", "PCA-2")

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from dagster_project.generate.text import padded_ints
+from dagster_project.generate.errors import GeneratorError
 from dagster_project.generate.frame import Frame
 from dagster_project.generate.timefmt import DAY, HOUR, NAT, Zone
 
@@ -39,13 +40,17 @@ class Period:
 @dataclass(frozen=True)
 class Traders:
     ids: pa.Array  # text ids with leading zeros
-    cdf: np.ndarray  # cumulative activity weights, for sampling declarants
+    weight: np.ndarray  # activity, for sampling declarants
     scale: np.ndarray  # trade-value multiplier per trader
     aeo_from: np.ndarray  # local day the certificate starts (FOREVER = never)
     aeo_to: np.ndarray  # local day it ends, exclusive (FOREVER = open)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return np.searchsorted(self.cdf, rng.random(n) * self.cdf[-1], side="right").astype(np.int64)
+        """n traders drawn by activity (counts per trader, then shuffled)."""
+        counts = rng.multinomial(n, self.weight / self.weight.sum())
+        picked = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+        rng.shuffle(picked)
+        return picked.astype(np.int64)
 
     def is_aeo(self, trader: np.ndarray, day: np.ndarray) -> np.ndarray:
         return (self.aeo_from[trader] <= day) & (day < self.aeo_to[trader])
@@ -86,6 +91,12 @@ def sample_instants(rng: np.random.Generator, n: int, start: int, end: int, zone
     pick = days[np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right")]
     wall = pick * DAY + tod.astype(np.int64)
     return np.clip(zone.from_local(wall), start, end - 1)
+
+
+def office_hours(rng: np.random.Generator, t: np.ndarray, zone: Zone) -> np.ndarray:
+    """The same local day, at a time in working hours."""
+    tod = (np.clip(rng.normal(12.8, 2.4, len(t)), 8.5, 18.5) * HOUR).astype(np.int64)
+    return zone.from_local(zone.local_days(t) * DAY + tod)
 
 
 def make_traders_base(rng: np.random.Generator, n: int) -> tuple[pa.Array, np.ndarray]:
@@ -139,11 +150,14 @@ def build_register(rng: np.random.Generator, period: Period, weight: np.ndarray)
     n_new = int(approvals.sum() + rejections.sum() + withdrawals.sum())
     total = n_hist_ok + n_hist_no + n_new
     if total > n:
-        raise ValueError(f"{total} AEO applications for {n} traders: too many months for the population")
+        raise GeneratorError(
+            f"{total} AEO applications for {n} traders: too many months for this many declarations per month"
+        )
     traders = order[:total]
 
     hist_sub = rng.integers(start - 6 * 365 * DAY, start - 60 * DAY, n_hist_ok + n_hist_no)
-    hist_dec = hist_sub + lag_seconds(rng, len(hist_sub))
+    hist_sub = office_hours(rng, hist_sub, zone)
+    hist_dec = office_hours(rng, hist_sub + lag_seconds(rng, len(hist_sub)), zone)
     hist_decision = np.concatenate([
         np.full(n_hist_ok, 1),
         np.where(rng.random(n_hist_no) < 0.6, 2, 3),
@@ -155,11 +169,9 @@ def build_register(rng: np.random.Generator, period: Period, weight: np.ndarray)
     per_month = approvals + rejections + withdrawals
     which = np.repeat(np.arange(decision_months), per_month)
     new_dec = month_starts[which] + (rng.random(n_new) * (month_ends[which] - month_starts[which])).astype(np.int64)
-    kind = np.concatenate([
-        np.concatenate([np.full(a, 1), np.full(r, 2), np.full(w, 3)])
-        for a, r, w in zip(approvals, rejections, withdrawals)
-    ])
-    new_sub = new_dec - lag_seconds(rng, n_new)
+    kind = np.repeat(np.tile([1, 2, 3], decision_months), np.stack([approvals, rejections, withdrawals], 1).ravel())
+    new_dec = office_hours(rng, new_dec, zone)
+    new_sub = office_hours(rng, new_dec - lag_seconds(rng, n_new), zone)
 
     submitted = np.concatenate([hist_sub, new_sub])
     decided = np.concatenate([hist_dec, new_dec])
@@ -227,6 +239,6 @@ def build_world(rng: np.random.Generator, period: Period, declarations_per_month
     ever_aeo = aeo_from < FOREVER
     scale = np.where(ever_aeo, 2.2, 1.0) * rng.lognormal(0.0, 0.3, n)
     activity = weight * np.where(ever_aeo, 1.6, 1.0)
-    traders = Traders(ids, np.cumsum(activity), scale, aeo_from, aeo_to)
+    traders = Traders(ids, activity, scale, aeo_from, aeo_to)
     return traders, Register(apps)
 
