@@ -81,8 +81,8 @@ def test_build_window_dirty_months_left_by_a_failed_run_are_included():
 
 
 def test_dbt_build_args_never_pass_vars():
-    assert dbt_build_args() == ["build"]
-    assert dbt_build_args(full_refresh=True, threads=2) == ["build", "--full-refresh", "--threads", "2"]
+    assert dbt_build_args() == ["build", "--exclude-resource-type", "unit_test"]
+    assert dbt_build_args(full_refresh=True, threads=2)[-3:] == ["--full-refresh", "--threads", "2"]
     assert not any(a.startswith("--vars") for a in dbt_build_args(full_refresh=True))
 
 
