@@ -6,12 +6,14 @@ from dagster import AssetSpec, Definitions
 
 from dagster_project.assets.dbt import build_dbt_assets, dbt_resource, marts_asset_keys
 from dagster_project.assets.publish import build_publish_asset
+from dagster_project.assets.report import build_report_assets
 from dagster_project.assets.raw import raw_assets, raw_checks
 from dagster_project.jobs import monthly_pipeline
 from dagster_project.operations.freshness import freshness_checks
 from dagster_project.operations.progress import progress_logger
 from dagster_project.operations.schedules import freshness_job, schedules
 from dagster_project.operations.sensors import sensors
+from dagster_project.quality.checks import quality_checks
 
 
 # The load ledger is written by every raw load (not materialised on its own).
@@ -32,8 +34,9 @@ def build_definitions() -> Definitions:
             LOAD_AUDIT,
             dbt_models,
             build_publish_asset(marts_asset_keys(dbt_models)),
+            *build_report_assets(),
         ],
-        asset_checks=[*raw_checks(), *freshness_checks()],
+        asset_checks=[*raw_checks(), *quality_checks(), *freshness_checks()],
         jobs=[monthly_pipeline, freshness_job],
         schedules=schedules(),
         sensors=sensors(),

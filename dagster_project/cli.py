@@ -130,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     prep = sub.add_parser("prepare", help="parse the dbt project (manifest for Dagster)")
     prep.set_defaults(func=cmd_prepare)
+
+    from dagster_project.quality.cli import add_parser as add_override_parser
+
+    add_override_parser(sub)
     return parser
 
 

@@ -8,15 +8,17 @@ from datetime import date
 from typing import TextIO
 
 import duckdb
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from dagster_project.ingest.files import discover_months, month_key
 from dagster_project.instance import ensure_dagster_home
 from dagster_project.jobs import PIPELINE_JOB_NAME
 from dagster_project.operations.alerts import alert_lines, failure_messages, send_alert
+from dagster_project.operations.recovery import release_dead_runs
 from dagster_project.operations.sensors import LAUNCHED_BY_TAG
 from dagster_project.partitions import MONTHLY, partition_key
+from dagster_project.publish.pseudonym import MissingSecret, resolve_secret
 from dagster_project.runtime import patched_environ
 from dagster_project.settings import Settings
 
@@ -88,6 +90,11 @@ def run_pipeline(
         first, last = month_range(settings, month_from, month_to)
     except ValueError as exc:
         return Outcome(False, [str(exc)])
+    try:  # refuse before loading anything: without a key nothing row-level may be published
+        resolve_secret(settings)
+    except MissingSecret as exc:
+        print(f"{PIPELINE_JOB_NAME}: FAILED, nothing published", file=out, flush=True)
+        return Outcome(False, [str(exc)], months=(first, last))
     with patched_environ(settings.as_env()):
         ensure_dagster_home(settings)
         from dagster_project.assemble import build_definitions
@@ -98,6 +105,8 @@ def run_pipeline(
             run_config["loggers"] = {"progress": {}}
         print(f"{PIPELINE_JOB_NAME}: {month_key(first)} .. {month_key(last)}", file=out, flush=True)
         with DagsterInstance.get() as instance:
+            for run_id in release_dead_runs(instance):  # a killed run must not hold the pool slot
+                print(f"run {run_id} was left unfinished by a process that is gone: marked failed", file=out)
             result = job.execute_in_process(
                 instance=instance,
                 run_config=run_config,
@@ -121,6 +130,14 @@ def run_pipeline(
     print(summary_table(settings, first, last, result.success), file=out)
     if failed_checks:
         print("checks not passed: " + ", ".join(failed_checks), file=out)
-    status = "published" if result.success else "FAILED, nothing published"
+    published = any(
+        e.is_step_materialization and e.asset_key == AssetKey(["published_warehouse"]) for e in result.all_events
+    )
+    if result.success:
+        status = "published"
+    elif published:  # a step after the swap failed (report, data dictionary)
+        status = "FAILED after publishing the warehouse (see the errors)"
+    else:
+        status = "FAILED, nothing published"
     print(f"run {result.run_id}: {status}", file=out, flush=True)
     return outcome

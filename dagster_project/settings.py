@@ -51,12 +51,22 @@ def _day(env: dict[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def _flag(env: dict[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name}={env.get(name)!r} must be 1 or 0")
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
     tz: str = "UTC"
     dagster_home: Path | None = None
     secret: str | None = None
+    demo: bool = False  # CUSTOMS_KPI_DEMO=1: without a secret, publish with a generated key kept under the data dir
     memory_limit: str | None = None
     threads: int | None = None
     alert_webhook: str | None = None
@@ -125,6 +135,7 @@ class Settings:
             tz=tz,
             dagster_home=Path(home).resolve() if home else None,
             secret=env.get(f"{ENV_PREFIX}SECRET") or None,
+            demo=_flag(env, f"{ENV_PREFIX}DEMO"),
             memory_limit=env.get(f"{ENV_PREFIX}MEMORY_LIMIT") or None,
             threads=threads,
             alert_webhook=env.get(f"{ENV_PREFIX}ALERT_WEBHOOK") or None,
@@ -150,6 +161,7 @@ class Settings:
         optional = {
             "DAGSTER_HOME": self.dagster_home,
             f"{ENV_PREFIX}SECRET": self.secret,
+            f"{ENV_PREFIX}DEMO": "1" if self.demo else "0",
             f"{ENV_PREFIX}MEMORY_LIMIT": self.memory_limit,
             f"{ENV_PREFIX}THREADS": self.threads,
             f"{ENV_PREFIX}ALERT_WEBHOOK": self.alert_webhook,

@@ -27,3 +27,7 @@ def make_settings(data_dir: Path, **overrides) -> Settings:
            "CUSTOMS_KPI_SECRET": "test-secret", "CUSTOMS_KPI_THREADS": "2"}
     env.update(overrides)
     return Settings.from_env(env)
+
+
+# One real publish watched by read-only BI clients, shared by the analyst-facing tests (tests/bi_world.py).
+from tests.bi_world import bi_world  # noqa: E402,F401

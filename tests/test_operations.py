@@ -23,29 +23,25 @@ from dagster_project.operations.status import collect_status
 from dagster_project.pipeline import run_pipeline
 from dagster_project.runtime import patched_environ
 from tests.conftest import make_settings
-from tests.feed_rows import VALID, numbered, write_feed_file
+from dagster_project.generate.synth import generate
 
 pytestmark = pytest.mark.slow
 MAR, APR = date(2024, 3, 1), date(2024, 4, 1)
 
 
-def write_month(raw_dir: Path, month: date, tag: str) -> None:
-    """A small valid delivery of every feed for the month (ids distinct per tag)."""
-    shift = {"2024-03": "2024-03", "2024-04": "2024-04"}[f"{month:%Y-%m}"]
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> Path:
+    """Two small, clean generated months (2024-03, 2024-04), plain CSV."""
+    out = tmp_path_factory.mktemp("generated")
+    generate(out, "2024-03", "2024-04", declarations_per_month=250, seed=11, tz="UTC", sample_formats=False, dirty=False)
+    return out
+
+
+def write_month(raw_dir: Path, month: date, generated: Path) -> None:
+    """Deliver one generated month of every feed into the raw folder."""
     for feed in FEEDS:
-        if feed.name == "manual":
-            rows = [dict(VALID["manual"], kpi_id=k) for k in ("advance_rulings", "officer_deployments")]
-        else:
-            rows = []
-            for i in range(3):
-                row = {k: v.replace("2024-03", shift) if k != "submitted_at" and k != "valid_from" else v
-                       for k, v in numbered(feed, i).items()}
-                if feed.key and feed.kind == "event":
-                    row[feed.key] = f"{row[feed.key]}-{tag}"
-                if feed.name == "lanes":
-                    row["declaration_id"] = f"D0001-{i}-{tag}"
-                rows.append(row)
-        write_feed_file(raw_dir, feed, rows, month=month)
+        src = generated / feed.name / f"{month:%Y-%m}"
+        shutil.copytree(src, raw_dir / feed.name / f"{month:%Y-%m}", dirs_exist_ok=True)
 
 
 def evaluate_sensor(settings, instance, cursor):
@@ -69,16 +65,16 @@ def test_plan_runs_is_pure():
     assert plan_runs({"2024-04": "c"}, {"2024-04": "b"}, {"2024-04": "b"}) == ["2024-04"]
 
 
-def test_sensor_runs_new_and_changed_months_exactly_once(tmp_path):
+def test_sensor_runs_new_and_changed_months_exactly_once(tmp_path, generated):
     settings = make_settings(tmp_path / "w")
-    write_month(settings.raw_dir, MAR, "m")
+    write_month(settings.raw_dir, MAR, generated)
     assert run_pipeline(settings, out=io.StringIO()).success
     instance = DagsterInstance.ephemeral()
 
     requests, cursor = evaluate_sensor(settings, instance, None)
     assert requests == []  # everything on disk is loaded
 
-    write_month(settings.raw_dir, APR, "a")
+    write_month(settings.raw_dir, APR, generated)
     requests, cursor = evaluate_sensor(settings, instance, cursor)
     assert [r.partition_key for r in requests] == ["2024-04-01"]
     again, cursor = evaluate_sensor(settings, instance, cursor)
@@ -88,13 +84,14 @@ def test_sensor_runs_new_and_changed_months_exactly_once(tmp_path):
     assert requests == []
 
     # touching a file without changing it runs nothing
-    path = settings.raw_dir / "tickets" / "2024-03" / "extract.csv"
+    path = sorted((settings.raw_dir / "tickets" / "2024-03").glob("*.csv"))[0]
     os.utime(path, (1_700_000_000, 1_700_000_000))
     requests, cursor = evaluate_sensor(settings, instance, cursor)
     assert requests == []
 
     # changing its content runs that month exactly once
-    path.write_text(path.read_text().replace("UNI-PASS export", "UNI-PASS import"))
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:-1]))  # re-delivered without its last ticket
     requests, cursor = evaluate_sensor(settings, instance, cursor)
     assert [r.partition_key for r in requests] == ["2024-03-01"]
     assert evaluate_sensor(settings, instance, cursor)[0] == []
@@ -137,14 +134,14 @@ class _Hook(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_failed_run_writes_one_line_alert_and_posts_it(tmp_path):
+def test_failed_run_writes_one_line_alert_and_posts_it(tmp_path, generated):
     server = http.server.HTTPServer(("127.0.0.1", 0), _Hook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/hook"
         settings = make_settings(tmp_path / "w", CUSTOMS_KPI_ALERT_WEBHOOK=url)
-        write_month(settings.raw_dir, MAR, "m")
+        write_month(settings.raw_dir, MAR, generated)
         (settings.raw_dir / "lanes" / "2024-03" / "more.csv").write_text("declaration_id,lane\nD1,GREEN\n")
         outcome = run_pipeline(settings, out=io.StringIO())
         assert not outcome.success

@@ -109,3 +109,16 @@ def test_rerun_of_one_month_equals_a_full_rebuild(world):
     con = published(settings)
     for t, rows in incremental.items():
         assert con.execute(f"SELECT * FROM marts.{t} ORDER BY ALL").fetchall() == rows, t
+
+
+def test_backfill_in_one_run_equals_month_by_month_runs(world, tmp_path):
+    settings, _ = world
+    monthly = make_settings(tmp_path)
+    generate(monthly.raw_dir, MONTHS[0], MONTHS[1], declarations_per_month=300, seed=7, tz=monthly.tz)
+    for month in (date(2024, 6, 1), date(2024, 7, 1)):
+        outcome = run_pipeline(monthly, month_from=month, month_to=month, out=io.StringIO())
+        assert outcome.success, outcome.failures
+    one_run, by_month = published(settings), published(monthly)
+    for table in ("fct_declarations", "kpi_monthly", "trs_monthly"):
+        assert one_run.execute(f"SELECT * FROM marts.{table} ORDER BY ALL").fetchall() == \
+            by_month.execute(f"SELECT * FROM marts.{table} ORDER BY ALL").fetchall(), table

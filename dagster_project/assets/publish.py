@@ -1,14 +1,27 @@
 """Publishing: the marts become the file BI tools and analysts open."""
 
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, BackfillPolicy, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    BackfillPolicy,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from dagster_project.partitions import MONTHLY
-from dagster_project.publish.pseudonym import demo_secret
-from dagster_project.publish.publisher import publish
+from dagster_project.publish.pseudonym import MissingSecret, resolve_secret
+from dagster_project.publish.publisher import open_published, publish
 from dagster_project.runtime import run_settings
 
 PUBLISHED_KEY = AssetKey(["published_warehouse"])
+
+
+def rows_table(tables: dict[str, int]) -> str:
+    return "| table | rows |\n|---|---:|\n" + "\n".join(f"| marts.{t} | {n:,} |" for t, n in tables.items())
 
 
 def build_publish_asset(upstream: list[AssetKey]) -> AssetsDefinition:
@@ -20,20 +33,30 @@ def build_publish_asset(upstream: list[AssetKey]) -> AssetsDefinition:
         backfill_policy=BackfillPolicy.single_run(),
         kinds={"duckdb", "parquet"},
         description="data/marts/warehouse.duckdb (schema marts) and one Parquet file per table, "
-        "replaced atomically after a successful build; trader identity pseudonymised.",
+        "replaced atomically after a successful build; trader identity pseudonymised "
+        "(refuses to publish without CUSTOMS_KPI_SECRET, except in the demo).",
         pool="warehouse_db",
     )
     def published_warehouse(context: AssetExecutionContext) -> MaterializeResult:
         settings = run_settings()
-        secret = settings.secret or demo_secret(settings.work_dir / "pseudonym.key")
+        try:
+            secret, key_source = resolve_secret(settings)
+        except MissingSecret as exc:
+            raise Failure(description=str(exc), allow_retries=False) from exc
+        if not settings.secret:
+            context.log.warning(f"demo run: trader ids pseudonymised with the generated {key_source}")
         result = publish(settings, secret)
         context.log.info(f"published {settings.published_db} with {len(result.tables)} tables")
+        with open_published(result.path) as con:
+            months = con.execute(
+                "SELECT strftime(min(month), '%Y-%m'), strftime(max(month), '%Y-%m') FROM marts.kpi_monthly"
+            ).fetchall()[0]
         return MaterializeResult(
             metadata={
                 "path": MetadataValue.path(str(result.path)),
-                "tables": MetadataValue.md(
-                    "| table | rows |\n|---|---|\n" + "\n".join(f"| marts.{t} | {n} |" for t, n in result.tables.items())
-                ),
+                "tables": MetadataValue.md(rows_table(result.tables)),
+                "months": f"{months[0]} .. {months[1]}" if months[0] else "none",
+                "pseudonym key": "CUSTOMS_KPI_SECRET" if settings.secret else "demo key (generated)",
                 **{f"rows/{t}": n for t, n in result.tables.items()},
             }
         )

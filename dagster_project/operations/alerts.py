@@ -15,6 +15,15 @@ ALERT_LOG = Path("logs") / "alerts.log"
 def failure_messages(events) -> list[str]:
     """Readable reasons from a run's step-failure events (one per failed feed-month)."""
     messages: list[str] = []
+    events = list(events)
+    # a failed blocking check (the quality gate) explains itself in its evaluation's description
+    check_reasons: dict[str, list[str]] = {}
+    for event in events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if not evaluation.passed and evaluation.description:
+                lines = [x.strip() for x in evaluation.description.splitlines() if x.strip()]
+                check_reasons.setdefault(event.step_key, []).extend(lines)
     for event in events:
         if not event.is_step_failure:
             continue
@@ -22,6 +31,9 @@ def failure_messages(events) -> list[str]:
         user = data.user_failure_data
         if user is not None and user.description:
             messages.extend(part.strip() for part in user.description.split("; ") if part.strip())
+        elif data.error is not None and data.error.cls_name == "DagsterAssetCheckFailedError":
+            failed = [x.strip() for x in data.error.message.strip().splitlines()[1:] if x.strip()]
+            messages.extend(check_reasons.get(event.step_key) or [f"blocking check failed: {', '.join(failed)}"])
         elif data.error is not None:
             first = data.error.message.strip().splitlines()[0] if data.error.message.strip() else data.error.cls_name
             messages.append(f"{event.step_key}: {first}")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.contract import FEEDS
 from dagster_project.ingest.rowchecks import lit, q
 from dagster_project.publish.pseudonym import pseudonym
 from dagster_project.settings import Settings
@@ -24,6 +25,10 @@ STORAGE_VERSION = "v1.0.0"
 # Published beside the dbt marts, straight from the raw layer's ledger.
 LEDGER_TABLES = {"load_audit": "raw.load_audit", "load_rejects": "raw.rejects"}
 PSEUDONYMISED_COLUMNS = ("trader_id",)
+# The text of a rejected row is published only for feeds that carry no trader
+# identity: a raw line holds the trader id in clear, in a field we cannot find
+# reliably once the row failed to parse. Those lines stay in raw.rejects.
+IDENTITY_FEEDS = tuple(f.name for f in FEEDS if any(c.name in PSEUDONYMISED_COLUMNS for c in f.columns))
 
 
 @dataclass
@@ -77,15 +82,7 @@ def publish(settings: Settings, secret: str) -> PublishResult:
         con.execute(f"ATTACH {lit(str(tmp))} AS pub (STORAGE_VERSION {lit(STORAGE_VERSION)})")
         con.execute("CREATE SCHEMA pub.marts")
         for rel, name in sources:
-            cols = _columns(con, *_split(rel))
-            if "trader_id" in cols:
-                select = ", ".join(
-                    "p.pseudonym AS trader_id" if c == "trader_id" else f"s.{q(c)}" for c in cols
-                )
-                query = f"SELECT {select} FROM {rel} s LEFT JOIN _pseudonyms p ON p.trader_id = s.trader_id"
-            else:
-                query = f"SELECT * FROM {rel}"
-            con.execute(f"CREATE TABLE pub.marts.{q(name)} AS {query}")
+            con.execute(f"CREATE TABLE pub.marts.{q(name)} AS {published_select(con, rel)}")
             result.tables[name] = con.execute(f"SELECT count(*) FROM pub.marts.{q(name)}").fetchall()[0][0]
         con.execute("DETACH pub")
 
@@ -108,6 +105,33 @@ def publish(settings: Settings, secret: str) -> PublishResult:
     return result
 
 
+def published_select(con, rel: str) -> str:
+    """The query that publishes a relation: trader ids as pseudonyms (temp table _pseudonyms),
+    and the raw text of rejected rows blanked for feeds that carry trader identity."""
+    cols = _columns(con, *_split(rel))
+    if "trader_id" in cols:
+        select = ", ".join("p.pseudonym AS trader_id" if c == "trader_id" else f"s.{q(c)}" for c in cols)
+        return f"SELECT {select} FROM {rel} s LEFT JOIN _pseudonyms p ON p.trader_id = s.trader_id"
+    if rel == LEDGER_TABLES["load_rejects"]:
+        feeds = ", ".join(lit(f) for f in IDENTITY_FEEDS) or "NULL"
+        return f"SELECT * REPLACE (CASE WHEN feed IN ({feeds}) THEN NULL ELSE raw_text END AS raw_text) FROM {rel}"
+    return f"SELECT * FROM {rel}"
+
+
 def _split(rel: str) -> tuple[str, str]:
     schema, _, table = rel.partition(".")
     return schema, table.strip('"')
+
+
+def open_published(path: Path | str) -> duckdb.DuckDBPyConnection:
+    """Read the published file as it is now, read-only.
+
+    `duckdb.connect(path)` would hand back a cached database instance when
+    this process already has the path open, i.e. the file as it was before the
+    last swap; attaching it to a fresh in-memory database always opens the
+    current file.
+    """
+    con = duckdb.connect()
+    con.execute(f"ATTACH {lit(str(path))} AS warehouse (READ_ONLY)")
+    con.execute("USE warehouse")
+    return con

@@ -1,0 +1,102 @@
+"""The data dictionary for analysts: `dbt docs generate` as a static site in marts/docs/.
+
+The site is dbt's single-file `static_index.html` (manifest and catalog
+embedded), so it opens from disk as well as over `make docs`. The catalog is
+read from the work database, whose `marts` schema has the same tables and
+columns as the published one; the published copy adds `load_audit` and
+`load_rejects`, which the site documents as the sources `raw.load_audit` and
+`raw.rejects`. dbt runs in its own target folder (under the work dir), so the
+pipeline's manifest is never rewritten under a running code location.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from dagster_project.publish.publisher import LEDGER_TABLES
+from dagster_project.publish.swap import build_dir, swap_dir, sweep
+from dagster_project.settings import DBT_DIR, Settings
+from dagster_project.transform.project import TARGET_DIR
+
+SITE_FILES = {"static_index.html": "index.html", "manifest.json": "manifest.json", "catalog.json": "catalog.json"}
+
+
+@dataclass
+class Dictionary:
+    path: Path  # the site folder
+    index: Path
+    models: int
+    columns: int
+
+
+def docs_target(settings: Settings) -> Path:
+    return settings.work_dir / "dbt_docs"
+
+
+def generate_dictionary(settings: Settings) -> Dictionary:
+    target = docs_target(settings)
+    target.mkdir(parents=True, exist_ok=True)
+    # The run's `dbt build` left a manifest (with compiled SQL) in dbt/target: reuse it and skip
+    # compiling again; without one, dbt parses and compiles here.
+    reuse = (TARGET_DIR / "manifest.json").is_file()
+    for name in ("manifest.json", "partial_parse.msgpack"):
+        (target / name).unlink(missing_ok=True)
+        if reuse and (TARGET_DIR / name).is_file():
+            shutil.copy2(TARGET_DIR / name, target / name)
+    dbt = Path(sys.executable).with_name("dbt")
+    proc = subprocess.run(
+        [str(dbt), "docs", "generate", "--static", *(["--no-compile"] if reuse else []),
+         "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
+         "--target-path", str(target), "--log-path", str(target)],
+        env={**os.environ, **settings.dbt_env()},
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"dbt docs generate failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+
+    site = settings.marts_dir / "docs"
+    sweep(site)
+    build = build_dir(site)
+    try:
+        for name, published in SITE_FILES.items():
+            shutil.copy2(target / name, build / published)
+        swap_dir(build, site)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    manifest = json.loads((site / "manifest.json").read_text(encoding="utf-8"))
+    marts = published_nodes(manifest)
+    return Dictionary(site, site / "index.html", len(marts), sum(len(n["columns"]) for n in marts.values()))
+
+
+def published_nodes(manifest: dict) -> dict[str, dict]:
+    """Published table name -> the manifest node that documents it (marts models by alias, ledger sources)."""
+    out: dict[str, dict] = {}
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == "model" and node.get("schema") == "marts":
+            out[node.get("alias") or node["name"]] = node
+    sources = {f"{s['schema']}.{s['name']}": s for s in manifest["sources"].values()}
+    for table, relation in LEDGER_TABLES.items():
+        if relation in sources:
+            out[table] = sources[relation]
+    return out
+
+
+def undocumented_columns(manifest: dict, published: dict[str, list[str]]) -> list[str]:
+    """`table.column` for every published column without a description (or a table without a node)."""
+    nodes = published_nodes(manifest)
+    missing = []
+    for table, columns in published.items():
+        node = nodes.get(table)
+        if node is None:
+            missing.append(f"{table}.*")
+            continue
+        described = {c: (meta.get("description") or "").strip() for c, meta in node["columns"].items()}
+        missing += [f"{table}.{c}" for c in columns if not described.get(c)]
+    return missing

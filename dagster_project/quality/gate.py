@@ -1,0 +1,141 @@
+"""One feed's quality gate for the months of a run: metrics, suite, results, ledger.
+
+Plain Python (no Dagster) so that tests and the asset check share it:
+`run_gate` computes the metrics in DuckDB, evaluates the suite with Great
+Expectations, records 'passed' / 'failed' / 'overridden' per feed-month in
+`raw.load_audit`, and, when a month is held back, republishes the ledger.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from dagster_project.contract import Feed
+from dagster_project.contract.catalog import code_sets
+from dagster_project.quality.compute import metrics_frame, sample_rows
+from dagster_project.quality.ledger import (
+    ensure_quality_schema,
+    held_back,
+    months_to_check,
+    publish_ledger,
+    record_result,
+    standing_override,
+)
+from dagster_project.quality.metrics import feed_metrics
+from dagster_project.quality.suites import DEFAULT_HISTORY_MONTHS, read_suite
+from dagster_project.quality.validate import Finding, prune_docs, validate_frame
+from dagster_project.settings import Settings
+from dagster_project.warehouse.db import work_db
+
+
+@dataclass
+class MonthResult:
+    month: date
+    result: str  # passed | failed | overridden
+    note: str
+    findings: list[Finding] = field(default_factory=list)
+
+
+@dataclass
+class GateOutcome:
+    feed: str
+    months: list[MonthResult]
+    evaluated: int  # expectations in the suite
+    docs_index: Path | None = None
+    docs_page: str | None = None
+    ledger_published: Path | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(m.result != "failed" for m in self.months)
+
+    @property
+    def failed_months(self) -> list[MonthResult]:
+        return [m for m in self.months if m.result == "failed"]
+
+    def messages(self) -> list[str]:
+        """One line per failed feed-month: which expectations, observed vs expected."""
+        return [f"{self.feed} {m.month:%Y-%m}: {m.note}" for m in self.failed_months]
+
+
+def quality_dir(settings: Settings) -> Path:
+    return settings.marts_dir / "quality"
+
+
+def _history_months(suite: dict) -> int:
+    for exp in suite["expectations"]:
+        if exp["kwargs"]["column"] == "row_count_ratio":
+            return int(exp.get("meta", {}).get("history_months", DEFAULT_HISTORY_MONTHS))
+    return DEFAULT_HISTORY_MONTHS
+
+
+def _failure_note(findings: list[Finding]) -> str:
+    return "quality suite failed: " + "; ".join(f.text() for f in findings)
+
+
+def run_gate(
+    settings: Settings,
+    feed: Feed,
+    run_months: list[date],
+    *,
+    run_id: str,
+    secret: str | None = None,
+    data_docs: bool = True,
+) -> GateOutcome:
+    suite = read_suite(feed)
+    if suite is None:
+        raise FileNotFoundError(
+            f"no suite for feed {feed.name}: run `python -m dagster_project.quality.suites` to write expectations/"
+        )
+    history = _history_months(suite)
+    sets = code_sets()
+    metrics = {m.name: m for m in feed_metrics(feed, settings.tz, sets)}
+    docs_dir = quality_dir(settings) / run_id if data_docs else None
+    with work_db(settings) as con:
+        ensure_quality_schema(con)
+        months = months_to_check(con, feed, run_months)
+        if not months:
+            return GateOutcome(feed.name, [], len(suite["expectations"]))
+        frame = metrics_frame(con, feed, months, tz=settings.tz, code_sets=sets, history_months=history)
+        validation = validate_frame(feed, frame, suite, run_name=run_id, docs_dir=docs_dir)
+        by_month: dict[date, list[Finding]] = defaultdict(list)
+        for finding in validation.findings:
+            by_month[finding.month].append(finding)
+        results: list[MonthResult] = []
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for month in months:
+                findings = by_month.get(month, [])
+                for f in findings:
+                    metric = metrics.get(f.metric)
+                    if metric is not None and not f.error:
+                        f.sample = sample_rows(con, feed, metric, month, history)
+                if not findings:
+                    result, note = "passed", f"passed ({validation.evaluated} expectations)"
+                else:
+                    override = standing_override(con, feed.name, month)
+                    if override is not None:
+                        result, note = "overridden", f"{override.note()} | {_failure_note(findings)}"
+                    else:
+                        result, note = "failed", _failure_note(findings)
+                record_result(con, feed.name, month, result, note)
+                results.append(MonthResult(month, result, note, findings))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        gate_closed = bool(held_back(con))
+    outcome = GateOutcome(feed.name, results, validation.evaluated, validation.docs_index, validation.docs_page)
+    if data_docs:
+        prune_docs(quality_dir(settings))
+    if gate_closed:
+        # a month is held back: publish the ledger (every check of the run does, so the last
+        # one to finish leaves the complete ledger of the run in the published file)
+        from dagster_project.publish.pseudonym import resolve_secret
+
+        secret = secret or resolve_secret(settings)[0]
+        outcome.ledger_published = publish_ledger(settings, secret)
+    return outcome

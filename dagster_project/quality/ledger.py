@@ -1,0 +1,206 @@
+"""Quality results in the load ledger, operator overrides, and the ledger-only publish.
+
+* Each checked feed-month gets `quality_result` ('passed' | 'failed' |
+  'overridden') and a one-line `quality_note` on all its `raw.load_audit`
+  rows. A load writes 'not_checked'; the next check run evaluates it.
+* An override is appended to `raw.quality_overrides` (never updated or
+  deleted) together with the fingerprint of the delivery it was given for (the
+  files' names and SHA-256). It stands while the month holds that delivery:
+  reloading the same files keeps it, a re-delivery with other content voids it.
+* When the gate holds a month back, the published warehouse is rebuilt as a
+  new file that differs from the last one only in the ledger tables
+  (`load_audit`, `load_rejects`): analysts see the failed batch and why, the
+  KPI tables stay exactly as they were. Like every publish it is a new file
+  swapped in with os.replace; the published file is never written in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.contract import Feed
+from dagster_project.ingest.rowchecks import lit, q
+from dagster_project.ingest.schema import ensure_raw_schema
+from dagster_project.settings import Settings
+from dagster_project.warehouse.db import connect
+
+RESULTS = ("passed", "failed", "overridden")
+NOTE_LIMIT = 1000
+
+OVERRIDES_DDL = """
+CREATE TABLE IF NOT EXISTS raw.quality_overrides (
+    feed VARCHAR NOT NULL,
+    month DATE NOT NULL,
+    delivery_sha256 VARCHAR NOT NULL,
+    overridden_by VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,
+    overridden_at TIMESTAMP NOT NULL,
+    result_before VARCHAR,
+    note_before VARCHAR
+)
+"""
+
+
+def ensure_quality_schema(con: duckdb.DuckDBPyConnection) -> None:
+    ensure_raw_schema(con)
+    con.execute(OVERRIDES_DDL)
+
+
+def delivery_fingerprint(con: duckdb.DuckDBPyConnection, feed: str, month: date) -> str | None:
+    """SHA-256 over the names and contents' SHA-256 of the files loaded for the feed-month."""
+    rows = con.execute(
+        "SELECT file, coalesce(file_sha256, '') FROM raw.load_audit WHERE feed = ? AND month = ? ORDER BY file",
+        [feed, month],
+    ).fetchall()
+    if not rows:
+        return None
+    return hashlib.sha256("".join(f"{f}\t{h}\n" for f, h in rows).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Override:
+    by: str
+    reason: str
+    at: datetime
+
+    def note(self) -> str:
+        return f"overridden by {self.by} at {self.at:%Y-%m-%d %H:%M} UTC: {self.reason}"
+
+
+def standing_override(con: duckdb.DuckDBPyConnection, feed: str, month: date) -> Override | None:
+    """The latest override given for the delivery the month holds now, if any."""
+    fingerprint = delivery_fingerprint(con, feed, month)
+    if fingerprint is None:
+        return None
+    row = con.execute(
+        "SELECT overridden_by, reason, overridden_at FROM raw.quality_overrides "
+        "WHERE feed = ? AND month = ? AND delivery_sha256 = ? ORDER BY overridden_at DESC LIMIT 1",
+        [feed, month, fingerprint],
+    ).fetchall()
+    return Override(*row[0]) if row else None
+
+
+def months_to_check(con: duckdb.DuckDBPyConnection, feed: Feed, run_months: list[date]) -> list[date]:
+    """The run's months that hold a delivery, plus every month not yet checked or held back."""
+    rows = con.execute(
+        "SELECT DISTINCT month FROM raw.load_audit WHERE feed = ? "
+        "AND (month IN (SELECT unnest(?::DATE[])) OR quality_result IN ('not_checked', 'failed')) ORDER BY month",
+        [feed.name, run_months],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def record_result(con: duckdb.DuckDBPyConnection, feed: str, month: date, result: str, note: str) -> None:
+    if result not in RESULTS:
+        raise ValueError(f"quality result must be one of {RESULTS}, not {result!r}")
+    con.execute(
+        "UPDATE raw.load_audit SET quality_result = ?, quality_note = ? WHERE feed = ? AND month = ?",
+        [result, note[:NOTE_LIMIT], feed, month],
+    )
+
+
+def held_back(con: duckdb.DuckDBPyConnection) -> list[tuple[str, date, str]]:
+    """Feed-months whose quality result is 'failed' (they keep the gate closed)."""
+    return [
+        (r[0], r[1], r[2] or "")
+        for r in con.execute(
+            "SELECT feed, month, any_value(quality_note) FROM raw.load_audit WHERE quality_result = 'failed' "
+            "GROUP BY feed, month ORDER BY month, feed"
+        ).fetchall()
+    ]
+
+
+class OverrideError(ValueError):
+    """An override that cannot be recorded (nothing loaded, empty name or reason)."""
+
+
+def record_override(settings: Settings, feed: Feed, month: date, by: str, reason: str) -> tuple[str, str]:
+    """Append an override and mark the feed-month 'overridden'; returns (result before, note now)."""
+    by, reason = by.strip(), " ".join(reason.split())
+    if not by:
+        raise OverrideError("--by must name who takes the decision")
+    if not reason:
+        raise OverrideError("--reason must say why the batch is accepted")
+    if not settings.work_db.exists():
+        raise OverrideError(f"nothing loaded yet ({settings.work_db} does not exist)")
+    try:
+        con = connect(settings.work_db, settings)
+    except duckdb.IOException as exc:
+        raise OverrideError(f"the work database is busy (a run in progress?): {str(exc).splitlines()[0]}") from exc
+    try:
+        ensure_quality_schema(con)
+        fingerprint = delivery_fingerprint(con, feed.name, month)
+        if fingerprint is None:
+            raise OverrideError(f"{feed.name} {month:%Y-%m} is not loaded: nothing to override")
+        before = con.execute(
+            "SELECT any_value(quality_result), any_value(quality_note) FROM raw.load_audit WHERE feed = ? AND month = ?",
+            [feed.name, month],
+        ).fetchall()[0]
+        at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+        override = Override(by, reason, at)
+        failed = before[1] if before[0] == "failed" and before[1] else ""
+        note = override.note() + (f" | {failed}" if failed else "")
+        con.execute("BEGIN TRANSACTION")
+        con.execute(
+            "INSERT INTO raw.quality_overrides VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [feed.name, month, fingerprint, by, reason, at, before[0], before[1]],
+        )
+        record_result(con, feed.name, month, "overridden", note)
+        con.execute("COMMIT")
+        return before[0], note
+    finally:
+        con.close()
+
+
+# ---- the ledger-only publish --------------------------------------------------------------------
+
+def publish_ledger(settings: Settings, secret: str) -> Path:
+    """A new published file: the last published one with fresh ledger tables, swapped in atomically."""
+    from dagster_project.publish.publisher import (
+        LEDGER_TABLES,
+        STORAGE_VERSION,
+        _columns,
+        _pseudonym_map,
+        _split,
+        published_select,
+    )
+
+    marts_dir = settings.marts_dir
+    marts_dir.mkdir(parents=True, exist_ok=True)
+    tmp = marts_dir / f".warehouse.{uuid.uuid4().hex}.duckdb.tmp"
+    parts: list[tuple[Path, Path]] = []
+    con = connect(settings.work_db, settings)
+    try:
+        if settings.published_db.exists():
+            shutil.copyfile(settings.published_db, tmp)
+            con.execute(f"ATTACH {lit(str(tmp))} AS pub")
+            con.execute("CREATE SCHEMA IF NOT EXISTS pub.marts")
+        else:
+            con.execute(f"ATTACH {lit(str(tmp))} AS pub (STORAGE_VERSION {lit(STORAGE_VERSION)})")
+            con.execute("CREATE SCHEMA pub.marts")
+        sources = [(rel, name) for name, rel in LEDGER_TABLES.items()]
+        with_trader = [(rel, name) for rel, name in sources if "trader_id" in _columns(con, *_split(rel))]
+        if with_trader:
+            _pseudonym_map(con, secret, with_trader)
+        for rel, name in sources:
+            con.execute(f"CREATE OR REPLACE TABLE pub.marts.{q(name)} AS {published_select(con, rel)}")
+            part = marts_dir / f".{name}.{uuid.uuid4().hex}.parquet.tmp"
+            con.execute(f"COPY pub.marts.{q(name)} TO {lit(str(part))} (FORMAT parquet)")
+            parts.append((part, marts_dir / f"{name}.parquet"))
+        con.execute("DETACH pub")
+        os.replace(tmp, settings.published_db)
+        for part, target in parts:
+            os.replace(part, target)
+    finally:
+        con.close()
+        for leftover in marts_dir.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
+    return settings.published_db

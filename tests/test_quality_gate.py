@@ -1,0 +1,341 @@
+"""The quality gate without Dagster: real loads into a work DuckDB, real GX, the ledger, overrides."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from contextlib import redirect_stderr, redirect_stdout
+from datetime import date
+
+import duckdb
+import pytest
+
+from dagster_project.contract import feed_by_name
+from dagster_project.contract.catalog import code_sets
+from dagster_project.ingest.loader import load_feed_month
+from dagster_project.quality.compute import metrics_frame
+from dagster_project.quality.gate import run_gate
+from dagster_project.quality.ledger import record_override
+from dagster_project.warehouse.db import work_db
+from tests.conftest import make_settings, sha256
+from tests.feed_rows import numbered, write_feed_file
+
+DECL = feed_by_name("declarations")
+LANES = feed_by_name("lanes")
+JAN, FEB, MAR, APR = (date(2024, m, 1) for m in (1, 2, 3, 4))
+LANE_MIX = ["GREEN"] * 14 + ["YELLOW"] * 3 + ["RED"] * 2 + ["BLUE"]
+
+
+def declarations(month: date, n: int, **overrides) -> list[dict[str, str]]:
+    day = f"{month:%Y-%m}-10"
+    return [
+        numbered(DECL, i, declaration_id=f"D{month:%Y%m}-{i}", arrival_at=f"{day} 08:00", lodged_at=f"{day} 09:00",
+                 released_at=f"{day} 11:30", **overrides)
+        for i in range(n)
+    ]
+
+
+def lanes(month: date, n: int, **overrides) -> list[dict[str, str]]:
+    rows = []
+    for i in range(n):
+        lane = LANE_MIX[i % len(LANE_MIX)]
+        checked = lane in ("YELLOW", "RED")
+        rows.append(numbered(
+            LANES, i, declaration_id=f"D{month:%Y%m}-{i}", lane=lane, assigned_at=f"{month:%Y-%m}-10 09:05",
+            selection="" if lane == "GREEN" else "RISK", rule_id="" if lane == "GREEN" else "R1",
+            inspection_ended_at=f"{month:%Y-%m}-10 10:00" if checked else "", finding="NONE" if checked else ""))
+        rows[-1].update(overrides)
+    return rows
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return make_settings(tmp_path)
+
+
+def deliver(settings, feed, month, rows, name="extract.csv", **kwargs):
+    folder = settings.raw_dir / feed.name / f"{month:%Y-%m}"
+    if folder.exists():
+        shutil.rmtree(folder)
+    write_feed_file(settings.raw_dir, feed, rows, month=month, name=name, **kwargs)
+    with work_db(settings) as con:
+        return load_feed_month(con, feed, month, raw_dir=settings.raw_dir, tz=settings.tz, code_sets=code_sets())
+
+
+def gate(settings, feed, months, **kwargs):
+    return run_gate(settings, feed, months, run_id="test-run", data_docs=kwargs.pop("data_docs", False), **kwargs)
+
+
+def audit(settings, feed):
+    with work_db(settings, read_only=True) as con:
+        return con.execute(
+            "SELECT strftime(month, '%Y-%m'), quality_result, quality_note FROM raw.load_audit WHERE feed = ? ORDER BY month",
+            [feed.name],
+        ).fetchall()
+
+
+def three_clean_months(settings, n=20):
+    for m in (JAN, FEB, MAR):
+        deliver(settings, DECL, m, declarations(m, n))
+
+
+def only(outcome, month):
+    (result,) = [m for m in outcome.months if m.month == month]
+    return result
+
+
+# ---- clean data -----------------------------------------------------------------------------------
+
+
+def test_clean_months_pass_and_the_result_is_recorded(settings):
+    three_clean_months(settings)
+    outcome = gate(settings, DECL, [JAN, FEB, MAR])
+    assert outcome.passed and [m.result for m in outcome.months] == ["passed"] * 3
+    assert audit(settings, DECL) == [(m, "passed", "passed (34 expectations)") for m in ("2024-01", "2024-02", "2024-03")]
+    assert outcome.ledger_published is None and not settings.published_db.exists()
+
+
+def test_only_the_runs_months_and_unchecked_ones_are_evaluated(settings):
+    three_clean_months(settings)
+    gate(settings, DECL, [JAN, FEB, MAR])
+    deliver(settings, DECL, APR, declarations(APR, 20))
+    outcome = gate(settings, DECL, [APR])
+    assert [m.month for m in outcome.months] == [APR]
+    deliver(settings, DECL, FEB, declarations(FEB, 21))  # reloaded outside a run: 'not_checked'
+    assert [m.month for m in gate(settings, DECL, []).months] == [FEB]
+
+
+def test_the_metrics_frame_is_one_row_per_month_of_aggregates(settings):
+    three_clean_months(settings)
+    with work_db(settings) as con:
+        frame = metrics_frame(con, DECL, [JAN, FEB, MAR], tz="UTC", code_sets=code_sets(), history_months=6)
+    assert list(frame["month"]) == ["2024-01", "2024-02", "2024-03"]
+    row = frame.set_index("month").loc["2024-03"]
+    assert row["row_count"] == 20 and row["row_count_ratio"] == 1.0 and row["reject_share"] == 0
+    assert row["release_hours_median"] == 2.5 and row["released_share"] == 1
+    assert frame.set_index("month").loc["2024-01", "row_count_ratio"] != frame.set_index("month").loc["2024-01", "row_count_ratio"]  # NaN: no history
+
+
+# ---- batch-level faults ----------------------------------------------------------------------------
+
+
+def test_redelivery_with_fewer_rows_fails_the_row_count_band(settings):
+    three_clean_months(settings)
+    gate(settings, DECL, [JAN, FEB, MAR])
+    deliver(settings, DECL, MAR, declarations(MAR, 5), name="resent.csv")
+    outcome = gate(settings, DECL, [MAR])
+    result = only(outcome, MAR)
+    assert result.result == "failed" and not outcome.passed
+    assert result.note == ("quality suite failed: row_count_ratio = 0.25, expected between 0.5 and 2 "
+                           "[5 rows vs median 20 of 2 earlier month(s)]")
+    (finding,) = result.findings
+    assert (finding.metric, finding.observed, finding.min_value, finding.max_value) == ("row_count_ratio", 0.25, 0.5, 2.0)
+    assert finding.sample == [
+        {"month": "2024-01", "rows_accepted": 20, "quality_failed": False, "in_history": True},
+        {"month": "2024-02", "rows_accepted": 20, "quality_failed": False, "in_history": True},
+        {"month": "2024-03", "rows_accepted": 5, "quality_failed": False, "in_history": False},
+    ]
+    assert outcome.messages() == [f"declarations 2024-03: {result.note}"]
+    assert audit(settings, DECL)[-1][1] == "failed"
+
+
+def test_first_month_has_no_band_and_a_failed_month_is_not_history(settings):
+    deliver(settings, DECL, JAN, declarations(JAN, 2))
+    assert gate(settings, DECL, [JAN]).passed  # no history: the band is not checked
+    deliver(settings, DECL, FEB, declarations(FEB, 40))
+    assert only(gate(settings, DECL, [FEB]), FEB).findings[0].metric == "row_count_ratio"  # 40 / 2 = 20
+    deliver(settings, DECL, MAR, declarations(MAR, 3))
+    # February failed: March is compared with January only (3 / 2 = 1.5)
+    assert only(gate(settings, DECL, [MAR]), MAR).result == "passed"
+
+
+def test_header_only_delivery_fails_row_count(settings):
+    three_clean_months(settings)
+    deliver(settings, DECL, APR, [])
+    result = only(gate(settings, DECL, [APR]), APR)
+    assert result.result == "failed"
+    assert [f.metric for f in result.findings] == ["row_count", "row_count_ratio"]
+    assert result.findings[0].text() == "row_count = 0, expected at least 1"
+
+
+def test_rejected_share_above_the_feeds_limit(settings):
+    three_clean_months(settings)
+    rows = declarations(APR, 20)
+    for r in rows[:3]:
+        r["declaration_type"] = "XX"
+    deliver(settings, DECL, APR, rows)
+    result = only(gate(settings, DECL, [APR]), APR)
+    assert [(f.metric, f.observed, f.max_value) for f in result.findings] == [("reject_share", 0.15, 0.05)]
+    assert [s["reason"] for s in result.findings[0].sample] == ["code outside its set (IM|EX|TR)"] * 3
+    assert [s["line"] for s in result.findings[0].sample] == [2, 3, 4]
+
+
+def test_an_optional_column_the_exporter_dropped_shows_as_null_share(settings):
+    three_clean_months(settings)
+    columns = [c for c in DECL.column_names if c != "duty_amount"]
+    deliver(settings, DECL, APR, declarations(APR, 20), columns=columns)
+    result = only(gate(settings, DECL, [APR]), APR)
+    assert [(f.metric, f.observed, f.max_value) for f in result.findings] == [("duty_amount__null_share", 1.0, 0.8)]
+    assert result.findings[0].sample == [{"file": "extract.csv", "rows": 20, "null_share": 1.0}]
+
+
+def test_release_distribution(settings):
+    three_clean_months(settings)
+    rows = declarations(APR, 20)
+    for i, r in enumerate(rows):
+        r["released_at"] = "" if i < 12 else "2024-06-30 09:00"  # 8 released after 81 days
+    deliver(settings, DECL, APR, rows)
+    result = only(gate(settings, DECL, [APR]), APR)
+    found = {f.metric: f for f in result.findings}
+    assert set(found) == {"released_share", "released_at__null_share", "release_hours_median", "release_hours_p95"}
+    assert found["released_share"].observed == 0.4
+    assert found["release_hours_median"].observed == 1944.0
+    assert found["release_hours_median"].sample[0]["released_at"] == "2024-06-30 09:00:00"
+
+
+def test_lane_shares_and_declaration_coverage(settings):
+    deliver(settings, DECL, MAR, declarations(MAR, 20))
+    deliver(settings, LANES, MAR, lanes(MAR, 20))
+    assert gate(settings, LANES, [MAR]).passed
+    rows = lanes(MAR, 20, lane="RED", selection="RISK", rule_id="R1")
+    for r in rows[:5]:
+        r["declaration_id"] = "UNKNOWN-" + r["declaration_id"]
+    deliver(settings, LANES, MAR, rows)
+    result = only(gate(settings, LANES, [MAR]), MAR)
+    found = {f.metric: f.observed for f in result.findings}
+    assert found == {"lane_share__GREEN": 0.0, "lane_share__YELLOW": 0.0, "lane_share__RED": 1.0,
+                     "declaration_coverage": 0.75}
+    coverage = [f for f in result.findings if f.metric == "declaration_coverage"][0]
+    assert [s["declaration_id"] for s in coverage.sample] == [f"UNKNOWN-D202403-{i}" for i in range(5)]
+
+
+# ---- column-level: the suite verifies the loader ------------------------------------------------------
+
+
+def test_rows_that_bypassed_the_loader_are_caught_with_a_sample(settings):
+    three_clean_months(settings)
+    with work_db(settings) as con:
+        con.execute(
+            "INSERT INTO raw.declarations SELECT * REPLACE ('ZZ' AS declaration_type, 'x.csv' AS _file, 99 AS _line) "
+            "FROM raw.declarations WHERE _month = DATE '2024-03-01' LIMIT 1"
+        )
+        con.execute(
+            "UPDATE raw.declarations SET released_at = lodged_at - INTERVAL 1 HOUR "
+            "WHERE _month = DATE '2024-03-01' AND _line = 5"
+        )
+    result = only(gate(settings, DECL, [MAR]), MAR)
+    found = {f.metric: f for f in result.findings}
+    assert set(found) == {"declaration_type__not_in_set", "released_at__not_before_lodged_at", "declaration_id__duplicates"}
+    assert found["declaration_type__not_in_set"].sample == [
+        {"_file": "x.csv", "_line": 99, "declaration_id": "D202403-0", "declaration_type": "ZZ"}]
+    assert found["declaration_id__duplicates"].observed == 1
+    assert [s["_line"] for s in found["declaration_id__duplicates"].sample] == [2, 99]
+    assert found["released_at__not_before_lodged_at"].sample[0]["_line"] == 5
+
+
+# ---- held back, overrides, the ledger ------------------------------------------------------------------
+
+
+def failed_march(settings):
+    three_clean_months(settings)
+    gate(settings, DECL, [JAN, FEB, MAR])
+    deliver(settings, DECL, MAR, declarations(MAR, 5), name="resent.csv")
+    assert not gate(settings, DECL, [MAR]).passed
+
+
+def test_a_failed_month_keeps_failing_runs_of_other_months(settings):
+    failed_march(settings)
+    deliver(settings, DECL, APR, declarations(APR, 20))
+    outcome = gate(settings, DECL, [APR])
+    assert [(m.month, m.result) for m in outcome.months] == [(MAR, "failed"), (APR, "passed")]
+    assert not outcome.passed
+
+
+def test_override_lets_the_month_through_until_it_is_redelivered(settings):
+    failed_march(settings)
+    before, note = record_override(settings, DECL, MAR, "A. Operator", "partial month confirmed by the IT department")
+    assert before == "failed"
+    assert note.startswith("overridden by A. Operator at ") and "partial month confirmed" in note
+    assert note.endswith("| quality suite failed: row_count_ratio = 0.25, expected between 0.5 and 2 "
+                         "[5 rows vs median 20 of 2 earlier month(s)]")
+    assert audit(settings, DECL)[-1][1] == "overridden"
+
+    # the same files loaded again: the override stands
+    deliver(settings, DECL, MAR, declarations(MAR, 5), name="resent.csv")
+    result = only(gate(settings, DECL, [MAR]), MAR)
+    assert result.result == "overridden" and result.note.startswith("overridden by A. Operator")
+
+    # a re-delivery with other content voids it
+    deliver(settings, DECL, MAR, declarations(MAR, 6), name="resent.csv")
+    assert only(gate(settings, DECL, [MAR]), MAR).result == "failed"
+    # and a good re-delivery passes
+    deliver(settings, DECL, MAR, declarations(MAR, 20), name="fixed.csv")
+    assert only(gate(settings, DECL, [MAR]), MAR).result == "passed"
+
+    with work_db(settings, read_only=True) as con:
+        log = con.execute("SELECT feed, strftime(month, '%Y-%m'), overridden_by, reason, result_before "
+                          "FROM raw.quality_overrides").fetchall()
+    assert log == [("declarations", "2024-03", "A. Operator", "partial month confirmed by the IT department", "failed")]
+
+
+def test_override_command(settings, monkeypatch):
+    from dagster_project.cli import main
+
+    for key, value in settings.as_env().items():
+        monkeypatch.setenv(key, value)
+
+    def run(*argv):
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main(["override", *argv])
+        return code, out.getvalue(), err.getvalue()
+
+    failed_march(settings)
+    code, _, err = run("--feed", "declarations", "--month", "2024-05", "--by", "me", "--reason", "ok")
+    assert code == 2 and "declarations 2024-05 is not loaded: nothing to override" in err
+    code, _, err = run("--feed", "declarations", "--month", "2024-03", "--by", " ", "--reason", "ok")
+    assert code == 2 and "--by must name" in err
+    code, out, _ = run("--feed", "declarations", "--month", "2024-03", "--by", "B. Chief", "--reason", "known outage")
+    assert code == 0 and "declarations 2024-03: failed -> overridden" in out
+    assert "customs-kpi run --from 2024-03 --to 2024-03" in out
+    assert audit(settings, DECL)[-1][1] == "overridden"
+
+
+def test_a_held_back_month_republishes_only_the_ledger(settings):
+    three_clean_months(settings)
+    gate(settings, DECL, [JAN, FEB, MAR])
+    # a published warehouse as the last good run left it
+    settings.marts_dir.mkdir(parents=True)
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH '{settings.published_db}' AS pub (STORAGE_VERSION 'v1.0.0')")
+        con.execute("CREATE SCHEMA pub.marts")
+        con.execute("CREATE TABLE pub.marts.kpi_monthly AS SELECT 'k' AS kpi_id, DATE '2024-03-01' AS month, 1.5 AS value")
+        con.execute("CREATE TABLE pub.marts.load_audit AS SELECT 'old' AS feed")
+    (settings.marts_dir / "kpi_monthly.parquet").write_bytes(b"PAR1 old")
+    before_kpi = sha256(settings.marts_dir / "kpi_monthly.parquet")
+    old_inode = settings.published_db.stat().st_ino
+
+    deliver(settings, DECL, MAR, declarations(MAR, 5), name="resent.csv")
+    outcome = gate(settings, DECL, [MAR])
+    assert outcome.ledger_published == settings.published_db
+    assert settings.published_db.stat().st_ino != old_inode  # a new file, swapped in
+    assert list(settings.marts_dir.glob(".*.tmp")) == []
+    assert sha256(settings.marts_dir / "kpi_monthly.parquet") == before_kpi
+    with duckdb.connect(str(settings.published_db), read_only=True) as con:
+        assert con.execute("SELECT * FROM marts.kpi_monthly").fetchall() == [("k", date(2024, 3, 1), 1.5)]
+        rows = con.execute("SELECT strftime(month, '%Y-%m'), file, quality_result FROM marts.load_audit ORDER BY month").fetchall()
+        assert rows[-1] == ("2024-03", "resent.csv", "failed")
+        assert con.execute("SELECT count(*) FROM marts.load_rejects").fetchall() == [(0,)]
+    assert settings.published_db.read_bytes()[8:12] == b"DUCK"
+    assert settings.published_db.read_bytes()[12] == 64  # storage format of DuckDB v1.0.0 kept
+    with duckdb.connect() as con:
+        assert con.execute(f"SELECT count(*) FROM '{settings.marts_dir / 'load_audit.parquet'}'").fetchall() == [(3,)]
+
+
+def test_data_docs_are_written_for_the_run(settings):
+    three_clean_months(settings)
+    outcome = gate(settings, DECL, [JAN, FEB, MAR], data_docs=True)
+    index = settings.marts_dir / "quality" / "test-run" / "index.html"
+    assert outcome.docs_index == index and index.is_file()
+    pages = list((index.parent / "validations" / "declarations").rglob("*.html"))
+    assert len(pages) == 1 and "row_count_ratio" in pages[0].read_text(encoding="utf-8")
