@@ -6,20 +6,19 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 DBT_MANIFEST := dbt/target/manifest.json
-# The demo (make run, make dev, make bench) publishes with a generated pseudonym key kept under the data dir
+# The demo (make run, make dev) publishes with a generated pseudonym key kept under the data dir
 # when CUSTOMS_KPI_SECRET is not set; `CUSTOMS_KPI_DEMO=0 make run` refuses instead.
 DEMO_ENV = CUSTOMS_KPI_DEMO=$${CUSTOMS_KPI_DEMO:-1}
 MARTS_DIR = $${CUSTOMS_KPI_DATA_DIR:-data}/marts
 DOCS_PORT ?= 8080
 
-.PHONY: install run test dev docs bench sample lint clean help chromium
+.PHONY: install run test dev docs sample lint clean help chromium
 
 help:
 	@echo "make run    install into .venv, then load, check, build and publish every month in data/raw/"
 	@echo "make test   install into .venv if needed, then run the test suite"
 	@echo "make dev    the Dagster UI on http://127.0.0.1:3000"
 	@echo "make docs   serve the data dictionary and the scorecard report on http://127.0.0.1:$(DOCS_PORT)"
-	@echo "make bench  the performance benchmark (bench/README.md)"
 	@echo "make sample regenerate the bundled sample in data/raw/ (deterministic)"
 
 install: $(STAMP)
@@ -49,9 +48,6 @@ docs: install
 	@test -f "$(MARTS_DIR)/docs/index.html" || { echo "no data dictionary in $(MARTS_DIR)/docs yet: run 'make run' first"; exit 1; }
 	@echo "data dictionary: http://127.0.0.1:$(DOCS_PORT)/docs/   scorecard: http://127.0.0.1:$(DOCS_PORT)/report/"
 	$(BIN)/python -m http.server $(DOCS_PORT) --bind 127.0.0.1 --directory "$(MARTS_DIR)"
-
-bench: install
-	$(DEMO_ENV) $(BIN)/python bench/bench.py $(BENCH_ARGS)
 
 sample: install
 	$(BIN)/customs-kpi generate --sample
