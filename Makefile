@@ -5,7 +5,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
-DBT_MANIFEST := dbt/target/manifest.json
 # The demo (make run, make dev) publishes with a generated pseudonym key kept under the data dir
 # when CUSTOMS_KPI_SECRET is not set; `CUSTOMS_KPI_DEMO=0 make run` refuses instead.
 DEMO_ENV = CUSTOMS_KPI_DEMO=$${CUSTOMS_KPI_DEMO:-1}

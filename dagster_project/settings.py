@@ -8,7 +8,7 @@ run without restarting the code location.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -142,9 +142,6 @@ class Settings:
             schedule_day=schedule_day,
             due_day=due_day,
         )
-
-    def with_overrides(self, **kwargs) -> "Settings":
-        return replace(self, **kwargs)
 
     def duckdb_config(self) -> dict[str, str]:
         """DuckDB connection settings for this run's resource limits."""

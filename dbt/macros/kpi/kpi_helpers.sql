@@ -18,6 +18,23 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The months of int_months that this run computes, with `<feed>_delivered` for each feed named:
+    whether that feed had a delivery for the month (a count over an undelivered feed is null). -#}
+{% macro kpi_months(feeds=[]) -%}
+    select
+        months.month
+        {%- for feed in feeds %},
+        {{ feed }}_delivery.month is not null as {{ feed }}_delivered
+        {%- endfor %}
+    from {{ ref('int_months') }} as months
+    {%- for feed in feeds %}
+    left join {{ ref('int_feed_deliveries') }} as {{ feed }}_delivery
+        on {{ feed }}_delivery.month = months.month
+        and {{ feed }}_delivery.feed = '{{ feed }}'
+    {%- endfor %}
+    where {{ kpi_window_filter('months.month') }}
+{%- endmacro %}
+
 {#- Mean of `expr` over the rows where `condition` holds; n = rows averaged (expr not null). Null over no row. -#}
 {% macro kpi_mean(kpi_id, expr, condition) -%}
     cast(avg(case when {{ condition }} then {{ expr }} end) as {{ type_double() }}) as {{ kpi_id }}__value,

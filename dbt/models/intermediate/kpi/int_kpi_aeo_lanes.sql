@@ -20,17 +20,7 @@
 
 with months as (
 
-    select
-        months.month,
-        declarations_delivery.month is not null and lanes_delivery.month is not null as feeds_delivered
-    from {{ ref('int_months') }} as months
-    left join {{ ref('int_feed_deliveries') }} as declarations_delivery
-        on declarations_delivery.month = months.month
-        and declarations_delivery.feed = 'declarations'
-    left join {{ ref('int_feed_deliveries') }} as lanes_delivery
-        on lanes_delivery.month = months.month
-        and lanes_delivery.feed = 'lanes'
-    where {{ kpi_window_filter('months.month') }}
+    {{ kpi_months(['declarations', 'lanes']) }}
 
 ),
 
@@ -50,15 +40,15 @@ monthly as (
     select
         months.month,
         -- aeo_green_lane: AEO declarations whose final lane is GREEN
-        {{ kpi_count('aeo_green_lane', "d.is_aeo and d.final_lane = 'GREEN'", 'months.feeds_delivered') }},
+        {{ kpi_count('aeo_green_lane', "d.is_aeo and d.final_lane = 'GREEN'", '(months.declarations_delivered and months.lanes_delivered)') }},
         -- aeo_yellow_lane: AEO declarations whose final lane is YELLOW
-        {{ kpi_count('aeo_yellow_lane', "d.is_aeo and d.final_lane = 'YELLOW'", 'months.feeds_delivered') }},
+        {{ kpi_count('aeo_yellow_lane', "d.is_aeo and d.final_lane = 'YELLOW'", '(months.declarations_delivered and months.lanes_delivered)') }},
         -- aeo_red_lane: AEO declarations whose final lane is RED
-        {{ kpi_count('aeo_red_lane', "d.is_aeo and d.final_lane = 'RED'", 'months.feeds_delivered') }}
+        {{ kpi_count('aeo_red_lane', "d.is_aeo and d.final_lane = 'RED'", '(months.declarations_delivered and months.lanes_delivered)') }}
     from months
     left join declarations as d
         on d.month = months.month
-    group by months.month, months.feeds_delivered
+    group by months.month, months.declarations_delivered, months.lanes_delivered
 
 )
 

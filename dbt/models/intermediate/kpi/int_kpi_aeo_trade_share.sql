@@ -21,9 +21,7 @@
 
 with months as (
 
-    select month
-    from {{ ref('int_months') }}
-    where {{ kpi_window_filter('month') }}
+    {{ kpi_months() }}
 
 ),
 

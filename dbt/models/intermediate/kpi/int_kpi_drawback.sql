@@ -21,14 +21,7 @@
 
 with months as (
 
-    select
-        months.month,
-        deliveries.month is not null as drawback_delivered
-    from {{ ref('int_months') }} as months
-    left join {{ ref('int_feed_deliveries') }} as deliveries
-        on deliveries.month = months.month
-        and deliveries.feed = 'drawback'
-    where {{ kpi_window_filter('months.month') }}
+    {{ kpi_months(['drawback']) }}
 
 ),
 
