@@ -11,7 +11,7 @@ DEMO_ENV = CUSTOMS_KPI_DEMO=$${CUSTOMS_KPI_DEMO:-1}
 MARTS_DIR = $${CUSTOMS_KPI_DATA_DIR:-data}/marts
 DOCS_PORT ?= 8080
 
-.PHONY: install run test dev docs sample lint clean help chromium
+.PHONY: install run test dev docs sample bench lint clean help chromium
 
 help:
 	@echo "make run    install into .venv, then load, check, build and publish every month in data/raw/"
@@ -19,6 +19,7 @@ help:
 	@echo "make dev    the Dagster UI on http://127.0.0.1:3000"
 	@echo "make docs   serve the data dictionary and the scorecard report on http://127.0.0.1:$(DOCS_PORT)"
 	@echo "make sample regenerate the bundled sample in data/raw/ (deterministic)"
+	@echo "make bench  benchmark one month of 1M declarations: project vs bare DuckDB vs pandas (BENCH_ARGS=...)"
 
 install: $(STAMP)
 
@@ -49,6 +50,10 @@ docs: install
 	@test -f "$(MARTS_DIR)/docs/index.html" || { echo "no data dictionary in $(MARTS_DIR)/docs yet: run 'make run' first"; exit 1; }
 	@echo "data dictionary: http://127.0.0.1:$(DOCS_PORT)/docs/   scorecard: http://127.0.0.1:$(DOCS_PORT)/report/"
 	$(BIN)/python -m http.server $(DOCS_PORT) --bind 127.0.0.1 --directory "$(MARTS_DIR)"
+
+# Figures and how to read them: bench/README.md. BENCH_ARGS="--declarations 10000000" for the full size.
+bench: install
+	$(DEMO_ENV) $(BIN)/python bench/bench.py $(BENCH_ARGS)
 
 sample: install
 	$(BIN)/customs-kpi generate --sample

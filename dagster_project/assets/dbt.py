@@ -12,6 +12,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from dagster_project.ingest.schema import ensure_raw_schema
 from dagster_project.partitions import MONTHLY
+from dagster_project.publish.publisher import ensure_publish_schema
 from dagster_project.runtime import context_months, patched_environ, run_settings
 from dagster_project.transform.args import dbt_build_args
 from dagster_project.transform.project import dbt_project, ensure_manifest
@@ -50,9 +51,17 @@ def prepare_window(settings, months) -> tuple[Any, datetime]:
     return window, taken_at
 
 
-def clear_dirty(settings, taken_at: datetime) -> None:
+def clear_dirty(settings, taken_at: datetime, window, full_refresh: bool) -> None:
+    """After a successful build: its months are clean, and waiting to be published
+    (every month after a full refresh, noted as a NULL month)."""
+    months = [None] if full_refresh else (list(window.each()) if window else [])
     with work_db(settings) as con:
+        ensure_publish_schema(con)
+        con.execute("BEGIN")
         con.execute("DELETE FROM meta.dirty_months WHERE noted_at <= ?", [taken_at])
+        if months:
+            con.executemany("INSERT INTO meta.unpublished_months VALUES (?, ?)", [[m, taken_at] for m in months])
+        con.execute("COMMIT")
 
 
 def build_dbt_assets():
@@ -82,7 +91,7 @@ def build_dbt_assets():
                 target_path=project.project_dir / project.target_path,
             )
             yield from invocation.stream()
-        clear_dirty(settings, taken_at)
+        clear_dirty(settings, taken_at, window, config.full_refresh)
 
     return customs_dbt_models
 

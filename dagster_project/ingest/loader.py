@@ -25,7 +25,7 @@ from dagster_project.ingest.files import (
     sha256_of,
 )
 from dagster_project.ingest.rowchecks import lit, local_month_expr, q, typed_select_sql
-from dagster_project.ingest.schema import ensure_feed_table, ensure_raw_schema
+from dagster_project.ingest.schema import ensure_raw_schema
 
 
 @dataclass
@@ -249,7 +249,6 @@ def load_feed_month(
     if files is None:
         return LoadResult(feed.name, month, delivered=False)
     ensure_raw_schema(con)
-    ensure_feed_table(con, feed)
     loaded_at = loaded_at or datetime.now(timezone.utc).replace(tzinfo=None)
     month_lit = lit(month.isoformat())
     stages: list[_Stage] = []

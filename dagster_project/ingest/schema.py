@@ -79,29 +79,38 @@ def raw_table_columns(feed: Feed) -> list[tuple[str, str]]:
     return [(c.name, c.sql_type) for c in feed.columns] + list(LINEAGE_COLUMNS)
 
 
-def ensure_feed_table(con: duckdb.DuckDBPyConnection, feed: Feed) -> None:
-    """Create a feed's raw table, or add the contract columns it lacks. Idempotent."""
+def ensure_feed_table(con: duckdb.DuckDBPyConnection, feed: Feed, existing: set[str] | None = None) -> None:
+    """Create a feed's raw table, or add the contract columns it lacks. Idempotent.
+    `existing`: the table's columns when the caller already read them (empty: no table)."""
     cols = raw_table_columns(feed)
-    ddl = ", ".join(f'"{name}" {typ}' for name, typ in cols)
-    con.execute(f"CREATE TABLE IF NOT EXISTS {feed.raw_table} ({ddl})")
-    existing = {
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = 'raw' AND table_name = ? AND table_catalog = current_database()",
-            [feed.name],
-        ).fetchall()
-    }
+    if existing is None:
+        existing = _raw_columns(con).get(feed.name, set())
+    if not existing:
+        ddl = ", ".join(f'"{name}" {typ}' for name, typ in cols)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {feed.raw_table} ({ddl})")
+        return
     for name, typ in cols:
         if name not in existing:
             con.execute(f'ALTER TABLE {feed.raw_table} ADD COLUMN "{name}" {typ}')
 
 
+def _raw_columns(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    columns: dict[str, set[str]] = {}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = 'raw' AND table_catalog = current_database()"
+    ).fetchall():
+        columns.setdefault(table, set()).add(column)
+    return columns
+
+
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create (or extend with new contract columns) every raw table and the ledgers. Idempotent."""
+    """Create (or extend with new contract columns) every raw table and the ledgers. Idempotent.
+    One catalog query when nothing is missing: loads call this for every feed-month."""
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
     con.execute("CREATE SCHEMA IF NOT EXISTS meta")
+    existing = _raw_columns(con)
     for feed in FEEDS:
-        ensure_feed_table(con, feed)
+        ensure_feed_table(con, feed, existing.get(feed.name, set()))
     for ddl in (REJECTS_DDL, LOAD_AUDIT_DDL, DIRTY_MONTHS_DDL, BUILD_WINDOW_DDL, LOAD_FAILURES_DDL):
         con.execute(ddl)

@@ -11,6 +11,7 @@ pipeline's manifest is never rewritten under a running code location.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -39,9 +40,37 @@ def docs_target(settings: Settings) -> Path:
     return settings.work_dir / "dbt_docs"
 
 
+# What the site is made of besides the dbt project: the raw tables' columns (the sources).
+CONTRACT_FILE = Path(__file__).resolve().parents[1] / "contract" / "feeds.py"
+FINGERPRINT = ".fingerprint"
+
+
+def source_fingerprint() -> str:
+    """A digest of everything the site documents: the dbt project's files (models, macros,
+    seeds, settings), the feed contract and the dbt version. Data do not change it."""
+    import dbt.version
+
+    digest = hashlib.sha256(dbt.version.__version__.encode())
+    skip = {"target", "logs", "dbt_packages"}
+    for path in sorted(DBT_DIR.rglob("*")):
+        rel = path.relative_to(DBT_DIR)
+        if path.is_file() and not skip.intersection(rel.parts):
+            digest.update(str(rel).encode() + b"\0" + path.read_bytes())
+    digest.update(CONTRACT_FILE.read_bytes())
+    return digest.hexdigest()
+
+
 def generate_dictionary(settings: Settings) -> Dictionary:
+    """Regenerate the site when the project changed since the last one (or it is missing)."""
     target = docs_target(settings)
     target.mkdir(parents=True, exist_ok=True)
+    site = settings.marts_dir / "docs"
+    fingerprint = source_fingerprint()
+    stamp = target / FINGERPRINT
+    if (site / "index.html").is_file() and (site / "manifest.json").is_file() and stamp.is_file() \
+            and stamp.read_text(encoding="utf-8") == fingerprint:
+        return _describe(site)
+    stamp.unlink(missing_ok=True)
     # The run's `dbt build` left a manifest (with compiled SQL) in dbt/target: reuse it and skip
     # compiling again; without one, dbt parses and compiles here.
     reuse = (TARGET_DIR / "manifest.json").is_file()
@@ -61,7 +90,6 @@ def generate_dictionary(settings: Settings) -> Dictionary:
     if proc.returncode != 0:
         raise RuntimeError(f"dbt docs generate failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
 
-    site = settings.marts_dir / "docs"
     sweep(site)
     build = build_dir(site)
     try:
@@ -70,6 +98,11 @@ def generate_dictionary(settings: Settings) -> Dictionary:
         swap_dir(build, site)
     finally:
         shutil.rmtree(build, ignore_errors=True)
+    stamp.write_text(fingerprint, encoding="utf-8")
+    return _describe(site)
+
+
+def _describe(site: Path) -> Dictionary:
     manifest = json.loads((site / "manifest.json").read_text(encoding="utf-8"))
     marts = published_nodes(manifest)
     return Dictionary(site, site / "index.html", len(marts), sum(len(n["columns"]) for n in marts.values()))

@@ -18,6 +18,10 @@ class BuildWindow:
     def months(self) -> int:
         return (self.month_to.year - self.month_from.year) * 12 + self.month_to.month - self.month_from.month
 
+    def each(self) -> list[date]:
+        """The first day of every month in the window."""
+        return [add_months(self.month_from, i) for i in range(self.months())]
+
 
 def build_window(
     run_months: list[date], dirty_months: list[date], loaded_months: list[date]

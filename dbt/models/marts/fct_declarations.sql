@@ -3,7 +3,7 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook="{{ delete_month_window('month', also_delete=fct_declarations_outdated()) }}"
+        pre_hook="{{ delete_month_window('month') }}"
     )
 }}
 
@@ -11,16 +11,36 @@ with declarations as (
 
     select * from {{ ref('stg_declarations') }}
     {% if is_incremental() %}
-    {#- The window's months, plus the rows the pre-hook removed as outdated outside it. #}
     where {{ month_window_filter('partition_month') }}
-        or declaration_id not in (select declaration_id from {{ this }})
     {% endif %}
 
 ),
 
+{#-
+    Only the lane rows of the declarations being built: ranking every lane of
+    history on each run would make a month's cost grow with the history.
+-#}
+declaration_lane_rows as (
+
+    select * from {{ ref('stg_lanes') }}
+    where declaration_id in (select declaration_id from declarations)
+
+),
+
+{{ declaration_lanes_ctes('declaration_lane_rows') }},
+
 lanes as (
 
-    select * from {{ ref('int_declaration_lanes') }}
+    select
+        first_lanes.declaration_id,
+        first_lanes.lane as first_lane,
+        final_lanes.lane as final_lane,
+        final_lanes.selection as final_selection,
+        final_lanes.finding as final_finding,
+        first_lanes.lane_rows
+    from first_lanes
+    inner join final_lanes
+        on final_lanes.declaration_id = first_lanes.declaration_id
 
 ),
 
