@@ -2,8 +2,8 @@
     CTEs `ranked`, `first_lanes` and `final_lanes` over a relation of lane
     rows (stg_lanes columns): per declaration, its first and its final lane
     assignment (by assigned_at, then delivery month, file and line) and how
-    many lane rows it has. Shared by int_declaration_lanes (every lane row)
-    and fct_declarations (only the lanes of the declarations it rebuilds).
+    many lane rows it has. fct_declarations ranks only the lane rows of the
+    declarations it rebuilds.
 -#}
 {% macro declaration_lanes_ctes(lanes) -%}
 ranked as (

@@ -10,21 +10,25 @@ with mismatches as (
 
     select 'declarations' as feed, declaration_id as row_id, partition_month, lodged_month as anchor_month
     from {{ ref('stg_declarations') }}
+    where {{ month_window_filter('partition_month') }}
 
     union all
 
     select 'lanes', declaration_id, partition_month, assigned_month
     from {{ ref('stg_lanes') }}
+    where {{ month_window_filter('partition_month') }}
 
     union all
 
     select 'drawback', claim_id, partition_month, lodged_month
     from {{ ref('stg_drawback') }}
+    where {{ month_window_filter('partition_month') }}
 
     union all
 
     select 'tickets', ticket_id, partition_month, opened_month
     from {{ ref('stg_tickets') }}
+    where {{ month_window_filter('partition_month') }}
 
 )
 
