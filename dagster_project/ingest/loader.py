@@ -25,7 +25,7 @@ from dagster_project.ingest.files import (
     sha256_of,
 )
 from dagster_project.ingest.rowchecks import lit, local_month_expr, q, typed_select_sql
-from dagster_project.ingest.schema import ensure_raw_schema
+from dagster_project.ingest.schema import ensure_feed_table, ensure_raw_schema
 
 
 @dataclass
@@ -248,7 +248,9 @@ def load_feed_month(
     files = list_month_files(raw_dir, feed, month)
     if files is None:
         return LoadResult(feed.name, month, delivered=False)
-    ensure_raw_schema(con)
+    existing = ensure_raw_schema(con)
+    if {c.name for c in feed.columns} - existing.get(feed.name, set()):  # a contract newer than FEEDS
+        ensure_feed_table(con, feed, existing.get(feed.name, set()))
     loaded_at = loaded_at or datetime.now(timezone.utc).replace(tzinfo=None)
     month_lit = lit(month.isoformat())
     stages: list[_Stage] = []
@@ -326,9 +328,10 @@ def _write_month(
             dirty.update(r[0] for r in con.execute(old_dirty).fetchall() if r[0] is not None)
 
         con.execute(f"DELETE FROM {table} WHERE _month = {m}")
+        # _typed is already in file and line order (DuckDB keeps insertion order): no sort of the month.
         con.execute(
             f"INSERT INTO {table} ({cols}, _month, _file, _line, _loaded_at) "
-            f"SELECT {cols}, {m}, _file, _line, {at} FROM _typed WHERE _fault IS NULL ORDER BY _fidx, _line"
+            f"SELECT {cols}, {m}, _file, _line, {at} FROM _typed WHERE _fault IS NULL"
         )
         new_dirty = _dirty_months_sql(feed, tz, f"(SELECT * FROM {table} WHERE _month = {m})")
         if new_dirty:

@@ -104,13 +104,16 @@ def _raw_columns(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
     return columns
 
 
-def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
     """Create (or extend with new contract columns) every raw table and the ledgers. Idempotent.
-    One catalog query when nothing is missing: loads call this for every feed-month."""
+    One catalog query when nothing is missing: loads call this for every feed-month.
+    Returns each raw table's columns as they now are."""
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
     con.execute("CREATE SCHEMA IF NOT EXISTS meta")
     existing = _raw_columns(con)
     for feed in FEEDS:
         ensure_feed_table(con, feed, existing.get(feed.name, set()))
+        existing.setdefault(feed.name, set()).update(name for name, _ in raw_table_columns(feed))
     for ddl in (REJECTS_DDL, LOAD_AUDIT_DDL, DIRTY_MONTHS_DDL, BUILD_WINDOW_DDL, LOAD_FAILURES_DDL):
         con.execute(ddl)
+    return existing
