@@ -255,9 +255,10 @@ def compare_marts(work: Path) -> dict:
         "SELECT column_name FROM information_schema.columns WHERE table_catalog = 'floor' "
         "AND table_name = 'trs_monthly' AND data_type = 'DOUBLE'").fetchall()]
     diffs = ", ".join(f"coalesce(abs(f.{c} - p.{c}), 0)" for c in stats)
+    same_cell = " AND ".join(f"f.{k} IS NOT DISTINCT FROM p.{k}" for k in keys.split(", "))  # null lane = null lane
     largest = con.execute(
         f"SELECT coalesce(max(greatest({diffs})), 0), count(*) FROM floor.trs_monthly f "
-        f"JOIN project.marts.trs_monthly p USING ({keys})"
+        f"JOIN project.marts.trs_monthly p ON {same_cell}"
     ).fetchall()[0]
     return {**counts, "matched_cells": largest[1], "largest_difference": largest[0]}
 
