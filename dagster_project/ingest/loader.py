@@ -328,10 +328,11 @@ def _write_month(
             dirty.update(r[0] for r in con.execute(old_dirty).fetchall() if r[0] is not None)
 
         con.execute(f"DELETE FROM {table} WHERE _month = {m}")
-        # _typed is already in file and line order (DuckDB keeps insertion order): no sort of the month.
+        # In file and line order: the same files always give the same table, row for row, so sums
+        # over it (and the KPIs) come out bit-identical on a rerun.
         con.execute(
             f"INSERT INTO {table} ({cols}, _month, _file, _line, _loaded_at) "
-            f"SELECT {cols}, {m}, _file, _line, {at} FROM _typed WHERE _fault IS NULL"
+            f"SELECT {cols}, {m}, _file, _line, {at} FROM _typed WHERE _fault IS NULL ORDER BY _fidx, _line"
         )
         new_dirty = _dirty_months_sql(feed, tz, f"(SELECT * FROM {table} WHERE _month = {m})")
         if new_dirty:
