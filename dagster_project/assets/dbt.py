@@ -12,7 +12,6 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from dagster_project.ingest.schema import ensure_raw_schema
 from dagster_project.partitions import MONTHLY
-from dagster_project.publish.publisher import ensure_publish_schema
 from dagster_project.runtime import context_months, patched_environ, run_settings
 from dagster_project.transform.args import dbt_build_args
 from dagster_project.transform.project import dbt_project, ensure_manifest
@@ -56,7 +55,6 @@ def clear_dirty(settings, taken_at: datetime, window, full_refresh: bool) -> Non
     (every month after a full refresh, noted as a NULL month)."""
     months = [None] if full_refresh else (list(window.each()) if window else [])
     with work_db(settings) as con:
-        ensure_publish_schema(con)
         con.execute("BEGIN")
         con.execute("DELETE FROM meta.dirty_months WHERE noted_at <= ?", [taken_at])
         if months:

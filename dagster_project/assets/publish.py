@@ -56,6 +56,7 @@ def build_publish_asset(upstream: list[AssetKey]) -> AssetsDefinition:
                 "path": MetadataValue.path(str(result.path)),
                 "tables": MetadataValue.md(rows_table(result.tables)),
                 "months": f"{months[0]} .. {months[1]}" if months[0] else "none",
+                "publish": "changed months only (copy of the last file)" if result.incremental else "in full",
                 "pseudonym key": "CUSTOMS_KPI_SECRET" if settings.secret else "demo key (generated)",
                 **{f"rows/{t}": n for t, n in result.tables.items()},
             }

@@ -74,6 +74,11 @@ CREATE TABLE IF NOT EXISTS meta.load_failures (
 )
 """
 
+# Months rebuilt by dbt and not yet published (a NULL month: all of them, after a full refresh),
+# and what the last published file was built with: the publisher's bookkeeping.
+UNPUBLISHED_MONTHS_DDL = "CREATE TABLE IF NOT EXISTS meta.unpublished_months (month DATE, noted_at TIMESTAMP NOT NULL)"
+PUBLISH_STATE_DDL = "CREATE TABLE IF NOT EXISTS meta.publish_state (key VARCHAR NOT NULL, value VARCHAR)"
+
 
 def raw_table_columns(feed: Feed) -> list[tuple[str, str]]:
     return [(c.name, c.sql_type) for c in feed.columns] + list(LINEAGE_COLUMNS)
@@ -114,6 +119,7 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
     for feed in FEEDS:
         ensure_feed_table(con, feed, existing.get(feed.name, set()))
         existing.setdefault(feed.name, set()).update(name for name, _ in raw_table_columns(feed))
-    for ddl in (REJECTS_DDL, LOAD_AUDIT_DDL, DIRTY_MONTHS_DDL, BUILD_WINDOW_DDL, LOAD_FAILURES_DDL):
+    for ddl in (REJECTS_DDL, LOAD_AUDIT_DDL, DIRTY_MONTHS_DDL, BUILD_WINDOW_DDL, LOAD_FAILURES_DDL,
+                UNPUBLISHED_MONTHS_DDL, PUBLISH_STATE_DDL):
         con.execute(ddl)
     return existing

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from dagster_project.contract import FEEDS
 from dagster_project.ingest.rowchecks import lit, q
+from dagster_project.ingest.schema import ensure_raw_schema
 from dagster_project.publish.parquet_concat import concat_parquet, nullable_query
 from dagster_project.publish.pseudonym import pseudonym
 from dagster_project.settings import Settings
@@ -38,20 +39,6 @@ IDENTITY_FEEDS = tuple(f.name for f in FEEDS if any(c.name in PSEUDONYMISED_COLU
 # Tables published month by month (column holding the month): they grow with history.
 PARTITIONED = {"fct_declarations": "month"}
 PARTS_DIR = "published_parts"
-
-# Months rebuilt by dbt and not yet published (NULL month: everything, after a full refresh),
-# and what the last published file was built with.
-PUBLISH_DDL = (
-    "CREATE TABLE IF NOT EXISTS meta.unpublished_months (month DATE, noted_at TIMESTAMP NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS meta.publish_state (key VARCHAR NOT NULL, value VARCHAR)",
-)
-
-
-def ensure_publish_schema(con) -> None:
-    con.execute("CREATE SCHEMA IF NOT EXISTS meta")
-    for ddl in PUBLISH_DDL:
-        con.execute(ddl)
-
 
 @dataclass
 class PublishResult:
@@ -122,7 +109,7 @@ def publish(settings: Settings, secret: str) -> PublishResult:
     result = PublishResult(settings.published_db)
     con = connect(settings.work_db, settings)
     try:
-        ensure_publish_schema(con)
+        ensure_raw_schema(con)
         taken_at = con.execute("SELECT max(noted_at) FROM meta.unpublished_months").fetchall()[0][0]
         pending = [r[0] for r in con.execute("SELECT DISTINCT month FROM meta.unpublished_months").fetchall()]
         sources = [(f"marts.{q(t)}", t) for t in marts_tables(con)]
@@ -133,15 +120,17 @@ def publish(settings: Settings, secret: str) -> PublishResult:
             settings.published_db.is_file() and previous.get("signature") == signature and None not in pending
         )
         result.incremental = incremental
-        con.execute("CREATE OR REPLACE TEMP TABLE _pending (month DATE)")
-        if pending:
-            con.executemany("INSERT INTO _pending VALUES (?)", [[m] for m in pending])
+        # The months noted up to now, as a subquery (none noted: an empty one).
+        pending_sql = (
+            f"SELECT month FROM meta.unpublished_months WHERE noted_at <= TIMESTAMP {lit(str(taken_at))}"
+            if taken_at is not None else "SELECT CAST(NULL AS DATE) WHERE false"
+        )
 
         def rows_of(rel: str, name: str) -> str:
             """The rows of `rel` this publish writes: the pending months of a partitioned table, else all."""
             column = PARTITIONED.get(name)
             if incremental and column:
-                return f"(SELECT * FROM {rel} WHERE {q(column)} IN (SELECT month FROM _pending))"
+                return f"(SELECT * FROM {rel} WHERE {q(column)} IN ({pending_sql}))"
             return rel
 
         with_trader = [(rows_of(rel, name), name) for rel, name in sources if "trader_id" in _columns(con, *_split(rel))]
@@ -156,7 +145,7 @@ def publish(settings: Settings, secret: str) -> PublishResult:
         for rel, name in sources:
             column = PARTITIONED.get(name)
             if incremental and column:
-                con.execute(f"DELETE FROM pub.marts.{q(name)} WHERE {q(column)} IN (SELECT month FROM _pending)")
+                con.execute(f"DELETE FROM pub.marts.{q(name)} WHERE {q(column)} IN ({pending_sql})")
                 con.execute(f"INSERT INTO pub.marts.{q(name)} {published_select(con, rel, rows_of(rel, name))}")
             else:
                 con.execute(f"CREATE OR REPLACE TABLE pub.marts.{q(name)} AS {published_select(con, rel)}")

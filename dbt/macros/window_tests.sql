@@ -3,7 +3,7 @@
     (listed in the `window_tested` var, with their month column), a generic
     test reads only the build window's months, so a monthly run's tests cost
     the same with one month of history as with ten years. The test's own
-    `where` config still applies. Outside a run (no window) they read it all.
+    `where` config still applies. An empty window tests none of their rows.
 -#}
 {% macro get_where_subquery(relation) -%}
     {%- set filters = [] -%}
