@@ -4,11 +4,14 @@ The session fixture `bi_world`:
 
 1. generates two months (2024-06, 2024-07) of synthetic extracts, puts only
    2024-06 in the raw folder and runs the pipeline once (in process);
-2. starts four readers of `marts/warehouse.duckdb`, all read-only, querying
+2. starts five readers of `marts/warehouse.duckdb`, all read-only, querying
    the per-month row counts of `marts.kpi_monthly` in a loop:
    the DuckDB 1.5 CLI (a new process per query, and one session held open)
-   and SQLAlchemy + duckdb_engine (a new connection per query, and one
-   connection held open), each in its own process as BI tools would be;
+   and SQLAlchemy + duckdb_engine configured with the Superset connection
+   strings that docs/bi.md documents, read from the page itself (a new
+   connection per query with each of its two read-only forms, and one
+   connection held open), each in its own process as BI tools would be; the
+   SQLAlchemy readers also try a write on every connection;
 3. drops 2024-07 into the raw folder and runs `customs-kpi run` as a
    subprocess, which publishes the new month while the readers read;
 4. lets every reader query again after the run ended, then stops them.
@@ -25,6 +28,7 @@ import io
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import subprocess
@@ -40,6 +44,15 @@ from dagster_project.settings import Settings
 
 MONTHS = ("2024-06", "2024-07")
 READER_SCRIPT = Path(__file__).with_name("bi_reader.py")
+BI_DOC = Path(__file__).parents[1] / "docs" / "bi.md"
+DOC_DB = "/srv/customs/data/marts/warehouse.duckdb"  # the example path docs/bi.md uses
+# A fenced block that the tests read is preceded by `<!-- tested: NAME ... -->`.
+_TESTED_BLOCK = re.compile(r"^<!--\s*tested:\s*([\w-]+)[^\n]*-->\n```[\w-]*\n(.*?)\n```$", re.M | re.S)
+# Superset's two read-only forms: (block holding the URI, block holding the engine parameters or None).
+SUPERSET_FORMS = {
+    "uri": ("superset-uri", None),
+    "engine-params": ("superset-plain-uri", "superset-engine-params"),
+}
 QUERY = (
     "SELECT strftime(month, '%Y-%m') AS month, count(*) AS kpi_rows, "
     "(SELECT count(*) FROM marts.kpi_catalog) AS catalog_rows "
@@ -72,6 +85,38 @@ def cli_query(db: Path, sql: str, *, timeout: float = 60) -> list[list[str]]:
     return [row for row in csv.reader(io.StringIO(proc.stdout)) if row]
 
 
+def documented_blocks(doc: Path = BI_DOC) -> dict[str, str]:
+    """The fenced blocks of `doc` marked `<!-- tested: NAME -->`, by name."""
+    blocks: dict[str, str] = {}
+    for name, body in _TESTED_BLOCK.findall(doc.read_text(encoding="utf-8")):
+        if name in blocks:
+            raise ValueError(f"{doc}: two blocks marked 'tested: {name}'")
+        blocks[name] = body.strip()
+    return blocks
+
+
+def superset_connection(form: str, db: Path, doc: Path = BI_DOC) -> tuple[str, str]:
+    """(SQLAlchemy URL, engine parameters as JSON) of a Superset form of `doc`, pointed at `db`."""
+    url_block, params_block = SUPERSET_FORMS[form]
+    blocks = documented_blocks(doc)
+    for name in filter(None, (url_block, params_block)):
+        if name not in blocks:
+            raise ValueError(f"{doc}: no fenced block marked '<!-- tested: {name} -->'")
+    url = blocks[url_block]
+    if DOC_DB not in url or "\n" in url:
+        raise ValueError(f"{doc}: block '{url_block}' is not one URI on {DOC_DB}: {url!r}")
+    params = blocks[params_block] if params_block else "{}"
+    json.loads(params)  # a JSON error here names the block's text
+    return url.replace(DOC_DB, str(db)), params
+
+
+def reader_command(db: Path, form: str, *, held: bool, args: tuple[str, ...] = ()) -> list[str]:
+    """The command line of a tests/bi_reader.py process using Superset form `form` of docs/bi.md."""
+    url, params = superset_connection(form, db)
+    return [sys.executable, str(READER_SCRIPT), "--url", url, "--engine-params", params,
+            "--mode", "held" if held else "fresh", *args]
+
+
 def _rows(fields: list[list[str]]) -> list[list]:
     return [[m, int(a), int(b)] for m, a, b in fields]
 
@@ -81,6 +126,7 @@ class Reader:
     name: str
     client: str  # "duckdb-cli 1.5" or "sqlalchemy"
     held: bool  # one connection for the whole loop
+    form: str | None = None  # sqlalchemy: the Superset form of docs/bi.md (SUPERSET_FORMS)
     observations: list[dict] = field(default_factory=list)
     thread: threading.Thread | None = None
     proc: subprocess.Popen | None = None
@@ -132,12 +178,8 @@ def _cli_held_loop(reader: Reader, db: Path, stop: threading.Event) -> None:
         os.close(master)
 
 
-def _python_reader(reader: Reader, db: Path, stop_file: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, str(READER_SCRIPT), str(db), "--mode", "held" if reader.held else "fresh",
-         "--stop", str(stop_file), "--deadline", str(RUN_TIMEOUT + 2 * SETTLE_TIMEOUT), "--pause", str(PAUSE)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+def _python_reader(reader: Reader, command: list[str]) -> None:
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     reader.proc = proc
     for line in proc.stdout:
         if line.strip():
@@ -198,15 +240,20 @@ def build_bi_world(tmp_path_factory) -> BiWorld:
     readers = [
         Reader("cli-fresh", "duckdb-cli 1.5", held=False),
         Reader("cli-held", "duckdb-cli 1.5", held=True),
-        Reader("sqlalchemy-fresh", "sqlalchemy", held=False),
-        Reader("sqlalchemy-held", "sqlalchemy", held=True),
+        Reader("superset-uri", "sqlalchemy", held=False, form="uri"),
+        Reader("superset-engine-params", "sqlalchemy", held=False, form="engine-params"),
+        Reader("sqlalchemy-held", "sqlalchemy", held=True, form="engine-params"),
     ]
     targets = {
         "cli-fresh": lambda r: _cli_fresh_loop(r, db, stop),
         "cli-held": lambda r: _cli_held_loop(r, db, stop),
-        "sqlalchemy-fresh": lambda r: _python_reader(r, db, stop_file),
-        "sqlalchemy-held": lambda r: _python_reader(r, db, stop_file),
     }
+    loop_args = ("--probe-write", "--stop", str(stop_file),
+                 "--deadline", str(RUN_TIMEOUT + 2 * SETTLE_TIMEOUT), "--pause", str(PAUSE))
+    for r in readers:  # docs/bi.md is read here, before any reader starts: a bad block fails at once
+        if r.client == "sqlalchemy":
+            command = reader_command(db, r.form, held=r.held, args=loop_args)
+            targets[r.name] = lambda r, command=command: _python_reader(r, command)
     for r in readers:
         r.thread = threading.Thread(target=targets[r.name], args=(r,), name=r.name, daemon=True)
         r.thread.start()

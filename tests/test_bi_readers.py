@@ -3,19 +3,28 @@
 While `customs-kpi run` publishes 2024-07 over a warehouse holding 2024-06,
 the DuckDB 1.5 CLI and SQLAlchemy (duckdb_engine) query marts.kpi_monthly in
 a loop, with a new connection per query and with one connection held open
-(tests/bi_world.py). Every answer must be the complete old state or the
-complete new state.
+(tests/bi_world.py). The SQLAlchemy readers connect with the Superset
+connection strings of docs/bi.md, read from the page. Every answer must be
+the complete old state or the complete new state.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 
-from tests.bi_world import MONTHS, QUERY, READER_SCRIPT, cli_query
+from tests.bi_world import (
+    DOC_DB,
+    MONTHS,
+    QUERY,
+    SUPERSET_FORMS,
+    cli_query,
+    documented_blocks,
+    reader_command,
+    superset_connection,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -68,13 +77,13 @@ def test_a_new_connection_after_the_publish_sees_the_new_month(bi_world):
     new = bi_world.state(MONTHS)
     rows = [[m, int(a), int(b)] for m, a, b in cli_query(db, QUERY)]
     assert rows == new
-    proc = subprocess.run(
-        [sys.executable, str(READER_SCRIPT), str(db), "--mode", "fresh", "--once"],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    first = json.loads(proc.stdout.splitlines()[0])
-    assert first.get("rows") == new, first
+    for form in SUPERSET_FORMS:
+        proc = subprocess.run(reader_command(db, form, held=False, args=("--once", "--probe-write")),
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        first = json.loads(proc.stdout.splitlines()[0])
+        assert first.get("rows") == new, (form, first)
+        assert "read-only mode" in first["write"], (form, first)
 
 
 def test_the_old_cli_reads_every_published_table_and_parquet_file(bi_world):
@@ -89,3 +98,66 @@ def test_the_old_cli_reads_every_published_table_and_parquet_file(bi_world):
         parquet = settings.marts_dir / f"{t}.parquet"
         n_pq = int(cli_query(settings.published_db, f"SELECT count(*) FROM read_parquet('{parquet}')")[0][0])
         assert n_db == n_pq, t
+
+
+def superset_readers(bi_world):
+    return [r for r in bi_world.readers if r.client == "sqlalchemy"]
+
+
+def test_both_superset_forms_of_docs_bi_md_were_read_during_the_publish(bi_world):
+    fresh = {r.form for r in superset_readers(bi_world) if not r.held}
+    assert fresh == set(SUPERSET_FORMS)
+    for r in superset_readers(bi_world):
+        assert any(o["t"] < bi_world.run_started for o in r.observations), r.name
+        assert r.seen_after(bi_world.run_ended) >= 1, r.name
+
+
+def test_every_superset_connection_is_read_only(bi_world):
+    """Each connection tried a write after its query: DuckDB refused it as read-only, not for a lock."""
+    for r in superset_readers(bi_world):
+        probes = [o.get("write") for o in r.observations]
+        assert len(probes) >= 3, r.name
+        refused = [p for p in probes if p and "read-only mode" in p]
+        assert refused == probes, f"{r.name}: {[p for p in probes if p not in refused][:3]}"
+
+
+def test_a_superset_connection_sees_the_republish_at_its_next_query(bi_world):
+    old, new = bi_world.state(MONTHS[:1]), bi_world.state(MONTHS)
+    for r in superset_readers(bi_world):
+        assert all(o.get("rows") in (old, new) for o in r.observations), r.name
+        if r.held:
+            continue
+        before = [o for o in r.observations if o["t"] < bi_world.run_started]
+        after = [o for o in r.observations if o["t"] > bi_world.run_ended]
+        assert before and all(o["rows"] == old for o in before), r.name
+        assert after and after[0]["rows"] == new, f"{r.name}: first query after the publish: {after[:1]}"
+
+
+def test_superset_strings_come_from_docs_bi_md_with_the_path_substituted(tmp_path):
+    blocks = documented_blocks()
+    db = tmp_path / "marts" / "warehouse.duckdb"
+    for form, names in SUPERSET_FORMS.items():
+        url, params = superset_connection(form, db)
+        assert url == blocks[names[0]].replace(DOC_DB, str(db)) and str(db) in url, form
+        assert json.loads(params) == (json.loads(blocks[names[1]]) if names[1] else {}), form
+    doc = tmp_path / "bi.md"
+    doc.write_text(BI_DOC_WITHOUT_ENGINE_PARAMS, encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bi\.md: no fenced block marked .*superset-engine-params"):
+        superset_connection("engine-params", db, doc)
+    doc.write_text(BI_DOC_WITHOUT_ENGINE_PARAMS.replace(DOC_DB, "/elsewhere/w.duckdb"), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bi\.md: block 'superset-uri' is not one URI on /srv/customs"):
+        superset_connection("uri", db, doc)
+
+
+BI_DOC_WITHOUT_ENGINE_PARAMS = f"""# Connecting BI tools
+
+<!-- tested: superset-uri -->
+```
+duckdb:///{DOC_DB}?access_mode=read_only
+```
+
+<!-- tested: superset-plain-uri -->
+```
+duckdb:///{DOC_DB}
+```
+"""
