@@ -101,7 +101,7 @@ def _columns(con, schema: str, table: str) -> list[str]:
 def _pseudonym_map(con, secret: str, sources: list[tuple[str, str]]) -> None:
     """Temp table _pseudonyms(trader_id, pseudonym) over every trader id being published.
     `sources` are (relation or subquery, name) pairs."""
-    union = " UNION ".join(f"SELECT DISTINCT trader_id FROM {rel}" for rel, _ in sources) or "SELECT NULL WHERE false"
+    union = " UNION ".join(f"SELECT DISTINCT trader_id FROM {rel}" for rel, _ in sources) or "SELECT CAST(NULL AS VARCHAR) AS trader_id WHERE false"
     ids = [r[0] for r in con.execute(f"SELECT trader_id FROM ({union}) WHERE trader_id IS NOT NULL").fetchall()]
     # One Arrow table in one statement: executemany would be a round trip per trader (~20 s per 100k).
     rows = pa.table(
