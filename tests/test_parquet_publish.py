@@ -12,6 +12,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from dagster_project.publish.publisher import (
     PARQUET_POINTER,
     PARQUET_VERSIONS,
     PARTITIONED,
+    VERSION_GRACE_SECONDS,
     open_published,
     publish,
 )
@@ -120,6 +122,12 @@ def versions(settings) -> set[Path]:
     return {p.resolve() for p in (settings.marts_dir / PARQUET_VERSIONS).iterdir()}
 
 
+def age(path: Path) -> None:
+    """Make a version folder look replaced (or built) longer ago than the grace period."""
+    past = time.time() - VERSION_GRACE_SECONDS - 60
+    os.utime(path, (past, past))
+
+
 def test_the_parquet_set_equals_the_warehouse_cell_for_cell(settings):
     version = resolved(settings)
     assert version.parent == (settings.marts_dir / PARQUET_VERSIONS).resolve()
@@ -190,10 +198,11 @@ def test_a_publish_killed_anywhere_shows_one_complete_set(settings):
         else:  # the new set, complete
             assert point == "parquet-swapped"
             assert_parquet_is_the_warehouse(settings, now)
-    orphans = versions(settings) - {resolved(settings)}
-    assert len(orphans) >= 3, orphans  # half-built versions of the killed publishes, and the previous one
-
     current = resolved(settings)
+    orphans = versions(settings) - {current}
+    assert len(orphans) >= 4, orphans  # half-built versions of the killed publishes, and the previous one
+    for path in orphans:  # long ago
+        age(path)
     proc = publish_in_subprocess(settings, None)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_parquet_is_the_warehouse(settings)
@@ -201,7 +210,7 @@ def test_a_publish_killed_anywhere_shows_one_complete_set(settings):
     assert list(settings.marts_dir.glob(".*.tmp*")) == []
 
 
-def test_leftovers_of_killed_publishes_go_at_the_next_publish(settings):
+def test_leftovers_go_at_the_next_publish_but_not_what_a_reader_may_need(settings):
     marts = settings.marts_dir
     stale = [
         marts / ".warehouse.0123456789abcdef.duckdb.tmp",
@@ -212,12 +221,25 @@ def test_leftovers_of_killed_publishes_go_at_the_next_publish(settings):
     (marts / ".parquet.0123456789abcdef.tmp").symlink_to(".parquet-versions/nowhere")
     half_built = marts / PARQUET_VERSIONS / "20000101T000000Z-deadbeef"
     (half_built / "fct_declarations").mkdir(parents=True)
-    current = resolved(settings)
-    with open(current / "kpi_monthly.parquet", "rb") as reader:  # a reader holding a file of the set
-        result = publish(settings, SECRET)
+    age(half_built)
+    for path in versions(settings):
+        age(path)
+    first = resolved(settings)
+    with open(first / "kpi_monthly.parquet", "rb") as reader:  # a reader holding a file of the set
+        second = publish(settings, SECRET).parquet
         assert reader.read(4) == b"PAR1"
-    assert result.parquet == resolved(settings)
+    assert second == resolved(settings)
     assert list(marts.glob(".*.tmp*")) == []
-    assert versions(settings) == {result.parquet, current}
-    assert not half_built.exists()
+    assert versions(settings) == {first, second}  # the new one and the one it replaced
+    assert_parquet_is_the_warehouse(settings)
+
+    # two more publishes in a row (a held-back month publishes the ledger once per feed): the
+    # first version, replaced seconds ago, stays for a reader that resolved the link before that
+    third = publish(settings, SECRET, ledger_only=True).parquet
+    fourth = publish(settings, SECRET, ledger_only=True).parquet
+    assert versions(settings) == {first, second, third, fourth}
+    for path in (first, second):
+        age(path)
+    fifth = publish(settings, SECRET, ledger_only=True).parquet
+    assert versions(settings) == {third, fourth, fifth}
     assert_parquet_is_the_warehouse(settings)

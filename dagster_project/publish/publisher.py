@@ -9,9 +9,9 @@ The Parquet set is one version folder per publish, `marts/.parquet-versions/<ver
 (one file per small table, `fct_declarations/month=YYYY-MM-01/*.parquet` for
 the fact table), named by one symbolic link, `marts/parquet`, which is
 replaced with os.replace: whoever resolves the link sees one publish's
-complete set. The current and the previous version are kept; older ones, and
-anything a killed publish left (temporary files, a half-built version), go at
-the next publish.
+complete set. The current and the previous version are kept, and any version
+replaced within the last hour; older ones, and anything a killed publish left
+(temporary files, a half-built version), go at the next publish.
 
 Two modes: a full publish (after a successful dbt build) and a ledger-only one
 (the quality gate held a month back): the last published tables with fresh
@@ -56,6 +56,10 @@ IDENTITY_FEEDS = tuple(f.name for f in FEEDS if any(c.name in PSEUDONYMISED_COLU
 PARTITIONED = {"fct_declarations": "month"}
 PARQUET_POINTER = "parquet"  # marts/parquet -> .parquet-versions/<version>
 PARQUET_VERSIONS = ".parquet-versions"
+# A version replaced less than this long ago is kept even when it is neither the current nor the
+# previous one: when the gate holds a month back, each feed's check publishes the ledger, so
+# several publishes can follow each other within seconds.
+VERSION_GRACE_SECONDS = 3600
 # Every temporary name of a publish contains this, so that the next publish can sweep them
 # (DuckDB adds `.wal` to a database being written).
 TEMP_MARK = ".tmp"
@@ -216,6 +220,8 @@ def publish(settings: Settings, secret: str, *, ledger_only: bool = False) -> Pu
         kill_point("warehouse-swapped")
         point_parquet_to(marts_dir, version)
         result.parquet = version
+        if current is not None:
+            os.utime(current)  # its mtime now says when it was replaced
         kill_point("parquet-swapped")
         if not ledger_only:
             con.execute("BEGIN TRANSACTION")
@@ -272,11 +278,13 @@ def point_parquet_to(marts_dir: Path, version: Path) -> None:
 
 def remove_parquet_versions(marts_dir: Path, keep: set[Path | None]) -> None:
     """Remove every version folder but the ones in `keep` (the new one and the one it replaced,
-    which a reader that resolved the link just before the swap may still be reading)."""
+    which a reader that resolved the link just before the swap may still be reading) and those
+    replaced (or, for a publish that never finished, built) less than VERSION_GRACE_SECONDS ago."""
     root = marts_dir / PARQUET_VERSIONS
     kept = {p.resolve() for p in keep if p is not None}
+    cutoff = time.time() - VERSION_GRACE_SECONDS
     for path in root.iterdir() if root.is_dir() else ():
-        if path.resolve() not in kept:
+        if path.resolve() not in kept and path.stat().st_mtime < cutoff:
             shutil.rmtree(path, ignore_errors=True)
 
 
