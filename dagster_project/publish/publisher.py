@@ -206,12 +206,13 @@ def publish(settings: Settings, secret: str, *, ledger_only: bool = False) -> Pu
         current = current_parquet(marts_dir)
         version = new_parquet_version(marts_dir)
         con.execute(f"ATTACH {lit(str(tmp))} AS pub (READ_ONLY)")
+        # The months of fct_declarations to write: none (a ledger-only publish), the pending ones, or all (None).
         if ledger_only:
-            months = set()  # every month as last published
+            months = set()
+        elif incremental:
+            months = {r[0] for r in con.execute(pending_sql).fetchall()}
         else:
-            months = None if not incremental else set(
-                r[0] for r in con.execute(pending_sql).fetchall()
-            )
+            months = None
         write_parquet(con, "pub.marts", list(result.tables), version, current,
                       rewrite={name for _, name in sources}, months=months)
         con.execute("DETACH pub")
