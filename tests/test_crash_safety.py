@@ -2,8 +2,9 @@
 
 `customs-kpi run` runs in a subprocess and is killed once its progress output
 shows the step under test started (for publishing: once the new file is being
-written beside the published one). After every kill the published file and its
-Parquet files are byte-identical to before; the next run completes and its
+written beside the published one). After every kill the published file and the
+Parquet set `marts/parquet` names are byte-identical to before (kills inside
+the Parquet publish: tests/test_parquet_publish.py); the next run completes and its
 figures equal a fresh full build of the same raw files.
 """
 
@@ -43,8 +44,10 @@ KILL_POINTS = {
 
 
 def published_state(settings) -> dict[str, str]:
-    files = [settings.published_db, *sorted(settings.marts_dir.glob("*.parquet"))]
-    return {p.name: sha256(p) for p in files}
+    """The published file and the Parquet set the `marts/parquet` link names (and which version that is)."""
+    version = (settings.marts_dir / "parquet").resolve()
+    files = {p.relative_to(version).as_posix(): sha256(p) for p in sorted(version.rglob("*.parquet"))}
+    return {"warehouse.duckdb": sha256(settings.published_db), "parquet ->": version.name, **files}
 
 
 def run_and_kill(settings, step: str, timeout: float = 300) -> str:
@@ -104,7 +107,7 @@ def test_kill_at_every_step_then_recover(tmp_path):
 
     recovered = run_pipeline(settings, out=io.StringIO())
     assert recovered.success, recovered.failures
-    assert list(settings.marts_dir.glob(".*.tmp")) == []
+    assert list(settings.marts_dir.glob(".*.tmp*")) == []
     with duckdb.connect(str(settings.work_db), read_only=True) as con:
         assert con.execute("SELECT DISTINCT quality_result FROM raw.load_audit").fetchall() == [("passed",)]
 

@@ -13,6 +13,8 @@ import pytest
 from dagster_project.contract import feed_by_name
 from dagster_project.contract.catalog import code_sets
 from dagster_project.ingest.loader import load_feed_month
+from dagster_project.operations.status import collect_status
+from dagster_project.publish.publisher import open_published, publish
 from dagster_project.quality.compute import metrics_frame
 from dagster_project.quality.gate import run_gate
 from dagster_project.quality.ledger import record_override
@@ -301,27 +303,31 @@ def test_override_command(settings, monkeypatch):
     assert audit(settings, DECL)[-1][1] == "overridden"
 
 
+def published_before(settings):
+    """A published warehouse as the last good run left it (a full publish of a one-table mart)."""
+    with work_db(settings) as con:
+        con.execute("CREATE SCHEMA marts")
+        con.execute("CREATE TABLE marts.kpi_monthly AS SELECT 'k' AS kpi_id, DATE '2024-03-01' AS month, 1.5 AS value")
+    return publish(settings, settings.secret)
+
+
 def test_a_held_back_month_republishes_only_the_ledger(settings):
     three_clean_months(settings)
     gate(settings, DECL, [JAN, FEB, MAR])
-    # a published warehouse as the last good run left it
-    settings.marts_dir.mkdir(parents=True)
-    with duckdb.connect() as con:
-        con.execute(f"ATTACH '{settings.published_db}' AS pub (STORAGE_VERSION 'v1.0.0')")
-        con.execute("CREATE SCHEMA pub.marts")
-        con.execute("CREATE TABLE pub.marts.kpi_monthly AS SELECT 'k' AS kpi_id, DATE '2024-03-01' AS month, 1.5 AS value")
-        con.execute("CREATE TABLE pub.marts.load_audit AS SELECT 'old' AS feed")
-    (settings.marts_dir / "kpi_monthly.parquet").write_bytes(b"PAR1 old")
-    before_kpi = sha256(settings.marts_dir / "kpi_monthly.parquet")
+    first = published_before(settings)
     old_inode = settings.published_db.stat().st_ino
+    kpi_parquet = first.parquet / "kpi_monthly.parquet"
 
     deliver(settings, DECL, MAR, declarations(MAR, 5), name="resent.csv")
     outcome = gate(settings, DECL, [MAR])
     assert outcome.ledger_published == settings.published_db
     assert settings.published_db.stat().st_ino != old_inode  # a new file, swapped in
-    assert list(settings.marts_dir.glob(".*.tmp")) == []
-    assert sha256(settings.marts_dir / "kpi_monthly.parquet") == before_kpi
-    with duckdb.connect(str(settings.published_db), read_only=True) as con:
+    assert list(settings.marts_dir.glob(".*.tmp*")) == []
+    version = (settings.marts_dir / "parquet").resolve()
+    assert version != first.parquet  # a new Parquet version...
+    assert (version / "kpi_monthly.parquet").stat().st_ino == kpi_parquet.stat().st_ino  # ...linking the KPI file
+    assert sha256(version / "kpi_monthly.parquet") == sha256(kpi_parquet)
+    with open_published(settings.published_db) as con:
         assert con.execute("SELECT * FROM marts.kpi_monthly").fetchall() == [("k", date(2024, 3, 1), 1.5)]
         rows = con.execute("SELECT strftime(month, '%Y-%m'), file, quality_result FROM marts.load_audit ORDER BY month").fetchall()
         assert rows[-1] == ("2024-03", "resent.csv", "failed")
@@ -329,7 +335,42 @@ def test_a_held_back_month_republishes_only_the_ledger(settings):
     assert settings.published_db.read_bytes()[8:12] == b"DUCK"
     assert settings.published_db.read_bytes()[12] == 64  # storage format of DuckDB v1.0.0 kept
     with duckdb.connect() as con:
-        assert con.execute(f"SELECT count(*) FROM '{settings.marts_dir / 'load_audit.parquet'}'").fetchall() == [(3,)]
+        assert con.execute(f"SELECT count(*) FROM '{version / 'load_audit.parquet'}'").fetchall() == [(3,)]
+
+
+def test_status_and_the_published_ledger_name_the_loads_the_published_kpis_use(settings):
+    three_clean_months(settings)
+    assert gate(settings, DECL, [JAN, FEB, MAR]).passed
+    published_before(settings)
+    deliver(settings, DECL, APR, declarations(APR, 20))
+    assert gate(settings, DECL, [APR]).passed  # passes, but the run's KPIs are not built (below)
+    deliver(settings, LANES, APR, lanes(APR, 20, lane="RED", selection="RISK", rule_id="R1"))
+    outcome = gate(settings, LANES, [APR])
+    assert not outcome.passed and outcome.ledger_published == settings.published_db  # the ledger-only publish
+
+    state = {(s.feed, s.month): s.state for s in collect_status(settings, today=date(2024, 5, 5))}
+    assert state[("declarations", MAR)] == "published"
+    assert state[("declarations", APR)] == "not published"
+    assert state[("lanes", APR)] == "quality failed"
+    with open_published(settings.published_db) as con:
+        flags = con.execute("SELECT feed, strftime(month, '%Y-%m'), quality_result, in_published_kpis "
+                            "FROM marts.load_audit ORDER BY ALL").fetchall()
+    assert flags == [
+        ("declarations", "2024-01", "passed", True),
+        ("declarations", "2024-02", "passed", True),
+        ("declarations", "2024-03", "passed", True),
+        ("declarations", "2024-04", "passed", False),
+        ("lanes", "2024-04", "failed", False),
+    ]
+
+    # once the lanes are fixed, a full publish uses both: published, and flagged so
+    deliver(settings, LANES, APR, lanes(APR, 20))
+    assert gate(settings, LANES, [APR]).passed
+    publish(settings, settings.secret)
+    state = {(s.feed, s.month): s.state for s in collect_status(settings, today=date(2024, 5, 5))}
+    assert state[("declarations", APR)] == state[("lanes", APR)] == "published"
+    with open_published(settings.published_db) as con:
+        assert con.execute("SELECT bool_and(in_published_kpis) FROM marts.load_audit").fetchall() == [(True,)]
 
 
 def test_data_docs_are_written_for_the_run(settings):

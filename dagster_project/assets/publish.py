@@ -32,8 +32,9 @@ def build_publish_asset(upstream: list[AssetKey]) -> AssetsDefinition:
         partitions_def=MONTHLY,
         backfill_policy=BackfillPolicy.single_run(),
         kinds={"duckdb", "parquet"},
-        description="data/marts/warehouse.duckdb (schema marts) and one Parquet file per table, "
-        "replaced atomically after a successful build; trader identity pseudonymised "
+        description="data/marts/warehouse.duckdb (schema marts) and the Parquet set data/marts/parquet/ "
+        "(one file per table, fct_declarations partitioned by month), each replaced atomically after a "
+        "successful build; trader identity pseudonymised "
         "(refuses to publish without CUSTOMS_KPI_SECRET, except in the demo).",
         pool="warehouse_db",
     )
@@ -54,6 +55,7 @@ def build_publish_asset(upstream: list[AssetKey]) -> AssetsDefinition:
         return MaterializeResult(
             metadata={
                 "path": MetadataValue.path(str(result.path)),
+                "parquet": MetadataValue.path(str(result.parquet)),
                 "tables": MetadataValue.md(rows_table(result.tables)),
                 "months": f"{months[0]} .. {months[1]}" if months[0] else "none",
                 "publish": "changed months only (copy of the last file)" if result.incremental else "in full",

@@ -78,6 +78,16 @@ CREATE TABLE IF NOT EXISTS meta.load_failures (
 # and what the last published file was built with: the publisher's bookkeeping.
 UNPUBLISHED_MONTHS_DDL = "CREATE TABLE IF NOT EXISTS meta.unpublished_months (month DATE, noted_at TIMESTAMP NOT NULL)"
 PUBLISH_STATE_DDL = "CREATE TABLE IF NOT EXISTS meta.publish_state (key VARCHAR NOT NULL, value VARCHAR)"
+# The delivery of each feed-month (digest of its files) the published KPIs were built from:
+# written by each full publish, read by the ledger-only one (published load_audit.in_published_kpis).
+PUBLISHED_DELIVERIES_DDL = """
+CREATE TABLE IF NOT EXISTS meta.published_deliveries (
+    feed VARCHAR NOT NULL,
+    month DATE NOT NULL,
+    delivery_sha256 VARCHAR NOT NULL,
+    published_at TIMESTAMP NOT NULL
+)
+"""
 
 
 def raw_table_columns(feed: Feed) -> list[tuple[str, str]]:
@@ -120,6 +130,6 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
         ensure_feed_table(con, feed, existing.get(feed.name, set()))
         existing.setdefault(feed.name, set()).update(name for name, _ in raw_table_columns(feed))
     for ddl in (REJECTS_DDL, LOAD_AUDIT_DDL, DIRTY_MONTHS_DDL, BUILD_WINDOW_DDL, LOAD_FAILURES_DDL,
-                UNPUBLISHED_MONTHS_DDL, PUBLISH_STATE_DDL):
+                UNPUBLISHED_MONTHS_DDL, PUBLISH_STATE_DDL, PUBLISHED_DELIVERIES_DDL):
         con.execute(ddl)
     return existing

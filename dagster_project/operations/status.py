@@ -33,7 +33,7 @@ def _query(path, sql: str, params=None) -> list[tuple]:
     try:
         with duckdb.connect(str(path), read_only=True) as con:
             return con.execute(sql, params or []).fetchall()
-    except duckdb.CatalogException:
+    except (duckdb.CatalogException, duckdb.BinderException):  # no such table, or column (an older file)
         return []
 
 
@@ -49,7 +49,12 @@ def collect_status(settings: Settings, today: date | None = None) -> list[FeedMo
         "sum(rows_rejected), string_agg(DISTINCT quality_result, ',') FROM {t} GROUP BY ALL"
     )
     loaded = {(r[0], r[1]): r for r in _query(settings.work_db, audit_sql.format(t="raw.load_audit"))}
-    published = {(r[0], r[1]): r for r in _query(settings.published_db, audit_sql.format(t="marts.load_audit"))}
+    # Published means: the published KPIs are built from this very delivery. A ledger-only publish
+    # (the gate held a month back) lists newer loads too, with in_published_kpis false.
+    published = {
+        (r[0], r[1]): r
+        for r in _query(settings.published_db, audit_sql.format(t="marts.load_audit WHERE in_published_kpis"))
+    }
     failures = {
         (r[0], r[1]): r[2]
         for r in _query(settings.work_db, "SELECT feed, strftime(month, '%Y-%m'), file || ': ' || fault FROM meta.load_failures")

@@ -15,12 +15,13 @@ from pathlib import Path
 
 from dagster_project.contract import Feed
 from dagster_project.contract.catalog import code_sets
+from dagster_project.publish.pseudonym import resolve_secret
+from dagster_project.publish.publisher import publish
 from dagster_project.quality.compute import metrics_frame, sample_rows
 from dagster_project.quality.ledger import (
     ensure_quality_schema,
     held_back,
     months_to_check,
-    publish_ledger,
     record_result,
     standing_override,
 )
@@ -134,8 +135,6 @@ def run_gate(
     if gate_closed:
         # a month is held back: publish the ledger (every check of the run does, so the last
         # one to finish leaves the complete ledger of the run in the published file)
-        from dagster_project.publish.pseudonym import resolve_secret
-
         secret = secret or resolve_secret(settings)[0]
-        outcome.ledger_published = publish_ledger(settings, secret)
+        outcome.ledger_published = publish(settings, secret, ledger_only=True).path
     return outcome

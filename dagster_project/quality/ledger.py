@@ -1,4 +1,4 @@
-"""Quality results in the load ledger, operator overrides, and the ledger-only publish.
+"""Quality results in the load ledger and operator overrides.
 
 * Each checked feed-month gets `quality_result` ('passed' | 'failed' |
   'overridden') and a one-line `quality_note` on all its `raw.load_audit`
@@ -7,27 +7,20 @@
   deleted) together with the fingerprint of the delivery it was given for (the
   files' names and SHA-256). It stands while the month holds that delivery:
   reloading the same files keeps it, a re-delivery with other content voids it.
-* When the gate holds a month back, the published warehouse is rebuilt as a
-  new file that differs from the last one only in the ledger tables
-  (`load_audit`, `load_rejects`): analysts see the failed batch and why, the
-  KPI tables stay exactly as they were. Like every publish it is a new file
-  swapped in with os.replace; the published file is never written in place.
+* When the gate holds a month back, the gate publishes the ledger only
+  (`publish.publisher.publish(..., ledger_only=True)`): analysts see the
+  failed batch and why, the KPI tables stay exactly as they were.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from pathlib import Path
 
 import duckdb
 
 from dagster_project.contract import Feed
-from dagster_project.ingest.rowchecks import lit, q
 from dagster_project.ingest.schema import ensure_raw_schema
 from dagster_project.settings import Settings
 from dagster_project.warehouse.db import connect
@@ -159,48 +152,3 @@ def record_override(settings: Settings, feed: Feed, month: date, by: str, reason
     finally:
         con.close()
 
-
-# ---- the ledger-only publish --------------------------------------------------------------------
-
-def publish_ledger(settings: Settings, secret: str) -> Path:
-    """A new published file: the last published one with fresh ledger tables, swapped in atomically."""
-    from dagster_project.publish.publisher import (
-        LEDGER_TABLES,
-        STORAGE_VERSION,
-        _columns,
-        _pseudonym_map,
-        _split,
-        published_select,
-    )
-
-    marts_dir = settings.marts_dir
-    marts_dir.mkdir(parents=True, exist_ok=True)
-    tmp = marts_dir / f".warehouse.{uuid.uuid4().hex}.duckdb.tmp"
-    parts: list[tuple[Path, Path]] = []
-    con = connect(settings.work_db, settings)
-    try:
-        if settings.published_db.exists():
-            shutil.copyfile(settings.published_db, tmp)
-            con.execute(f"ATTACH {lit(str(tmp))} AS pub")
-            con.execute("CREATE SCHEMA IF NOT EXISTS pub.marts")
-        else:
-            con.execute(f"ATTACH {lit(str(tmp))} AS pub (STORAGE_VERSION {lit(STORAGE_VERSION)})")
-            con.execute("CREATE SCHEMA pub.marts")
-        sources = [(rel, name) for name, rel in LEDGER_TABLES.items()]
-        with_trader = [(rel, name) for rel, name in sources if "trader_id" in _columns(con, *_split(rel))]
-        if with_trader:
-            _pseudonym_map(con, secret, with_trader)
-        for rel, name in sources:
-            con.execute(f"CREATE OR REPLACE TABLE pub.marts.{q(name)} AS {published_select(con, rel)}")
-            part = marts_dir / f".{name}.{uuid.uuid4().hex}.parquet.tmp"
-            con.execute(f"COPY pub.marts.{q(name)} TO {lit(str(part))} (FORMAT parquet)")
-            parts.append((part, marts_dir / f"{name}.parquet"))
-        con.execute("DETACH pub")
-        os.replace(tmp, settings.published_db)
-        for part, target in parts:
-            os.replace(part, target)
-    finally:
-        con.close()
-        for leftover in marts_dir.glob(".*.tmp"):
-            leftover.unlink(missing_ok=True)
-    return settings.published_db
