@@ -311,3 +311,115 @@ def test_status_names_empty_folders_markers_and_misnamed_folders(tmp_path):
     text = render_status(list(items.values()), warnings)
     assert "warning: raw/lanes/2024-3: folder is not a month folder" in text
     assert "warning: raw/unknown_feed: folder is not a feed of the contract" in text
+
+
+# ---- on the real pipeline -----------------------------------------------------------------------
+
+JUL = "2024-07"
+
+
+def month_state(settings) -> dict[str, list]:
+    """What the drawback feed's July is, in the work database and in the published warehouse."""
+    m = f"DATE '{JUL}-01'"
+    with duckdb.connect(str(settings.work_db), read_only=True) as work:
+        out = {
+            "raw": work.execute(f"SELECT * FROM raw.drawback WHERE _month = {m} ORDER BY ALL").fetchall(),
+            "raw_audit": work.execute(f"SELECT * FROM raw.load_audit WHERE feed = 'drawback' AND month = {m} ORDER BY ALL").fetchall(),
+            "raw_rejects": work.execute(f"SELECT * FROM raw.rejects WHERE feed = 'drawback' AND month = {m} ORDER BY ALL").fetchall(),
+        }
+    with duckdb.connect(str(settings.published_db), read_only=True) as pub:
+        for table in ("fct_declarations", "kpi_monthly", "trs_monthly"):
+            out[table] = pub.execute(f"SELECT * FROM marts.{table} WHERE month = {m} ORDER BY ALL").fetchall()
+        out["audit"] = pub.execute(f"SELECT * FROM marts.load_audit WHERE feed = 'drawback' AND month = {m} ORDER BY ALL").fetchall()
+        out["rejects"] = pub.execute(f"SELECT * FROM marts.load_rejects WHERE feed = 'drawback' AND month = {m} ORDER BY ALL").fetchall()
+    return out
+
+
+def parquet_rows(settings) -> dict[str, list]:
+    """Every row of the published Parquet files of the marts (all months)."""
+    with duckdb.connect() as con:
+        return {
+            t: con.execute(f"SELECT * FROM read_parquet(?) ORDER BY ALL", [str(settings.marts_dir / f"{t}.parquet")]).fetchall()
+            for t in ("fct_declarations", "kpi_monthly", "trs_monthly")
+        }
+
+
+@pytest.fixture(scope="module")
+def emptied(tmp_path_factory):
+    """Run, empty drawback's July folder (kept), add misnamed folders, run again."""
+    import io
+
+    from dagster_project.generate.synth import generate
+    from dagster_project.pipeline import run_pipeline
+
+    settings = make_settings(tmp_path_factory.mktemp("emptied"))
+    generate(settings.raw_dir, "2024-06", JUL, declarations_per_month=200, seed=5, tz=settings.tz,
+             sample_formats=False, dirty=False)
+    first = run_pipeline(settings, out=io.StringIO())
+    assert first.success, first.failures
+    before, parquet = month_state(settings), parquet_rows(settings)
+    for f in (settings.raw_dir / "drawback" / JUL).iterdir():
+        f.unlink()
+    for name in ("2024-1", "2024-13", "2024-07-extra"):
+        (settings.raw_dir / "drawback" / name).mkdir()
+    (settings.raw_dir / "unknown_feed" / JUL).mkdir(parents=True)
+    out = io.StringIO()
+    outcome = run_pipeline(settings, out=out)
+    return settings, before, parquet, outcome, out.getvalue()
+
+
+@pytest.mark.slow
+def test_emptied_month_folder_leaves_the_published_month_as_it_was(emptied):
+    settings, before, parquet, outcome, output = emptied
+    assert outcome.success, (outcome.failures, output)
+    assert before["raw"] and before["fct_declarations"] and before["audit"]
+    after = month_state(settings)
+    for part in before:
+        assert after[part] == before[part], part
+    # the Parquet files hold the same rows for every month (their byte layout follows the incremental publish)
+    assert parquet_rows(settings) == parquet
+
+
+@pytest.mark.slow
+def test_run_and_status_name_the_empty_and_misnamed_folders(emptied, capsys):
+    from dagster_project.cli import main
+
+    settings, _, _, outcome, output = emptied
+    for name in ("raw/drawback/2024-1:", "raw/drawback/2024-13:", "raw/drawback/2024-07-extra:", "raw/unknown_feed:"):
+        assert any(line.startswith("warning: " + name) for line in output.splitlines()), (name, output)
+        assert any(name in w for w in outcome.warnings)
+    status = {(i.feed, f"{i.month:%Y-%m}"): i for i in collect_status(settings)}
+    assert status[("drawback", JUL)].state == "empty folder"
+    assert status[("declarations", JUL)].state == "published"
+    with patched_environ(settings.as_env()):
+        rc = main(["status"])
+    text = capsys.readouterr().out
+    assert rc == 1  # a folder that is never read is a problem to fix
+    assert any(line.startswith("drawback") and JUL in line and "empty folder" in line for line in text.splitlines()), text
+    for name in ("raw/drawback/2024-1:", "raw/drawback/2024-13:", "raw/drawback/2024-07-extra:", "raw/unknown_feed:"):
+        assert f"warning: {name}" in text, text
+
+
+@pytest.mark.slow
+def test_history_before_2020_loads_from_the_first_month_setting(tmp_path):
+    import io
+
+    from dagster_project.generate.synth import generate
+    from dagster_project.pipeline import run_pipeline
+
+    settings = make_settings(tmp_path, CUSTOMS_KPI_FIRST_MONTH="2019-01")
+    generate(settings.raw_dir, "2019-11", "2019-11", declarations_per_month=150, seed=3, tz=settings.tz,
+             sample_formats=False, dirty=False)
+    outcome = run_pipeline(settings, out=io.StringIO())
+    assert outcome.success, outcome.failures
+    with duckdb.connect(str(settings.published_db), read_only=True) as pub:
+        months = pub.execute("SELECT DISTINCT strftime(month, '%Y-%m') FROM marts.fct_declarations").fetchall()
+    assert months == [("2019-11",)]
+
+    # the default first month refuses the folders, by name, on the command line
+    env = {**settings.as_env(), "PATH": "/usr/bin:/bin", "CUSTOMS_KPI_FIRST_MONTH": "2020-01"}
+    proc = subprocess.run([str(Path(sys.executable).with_name("customs-kpi")), "run"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    for feed in FEEDS:
+        assert f"warning: raw/{feed.name}/2019-11: before the first month 2020-01 (CUSTOMS_KPI_FIRST_MONTH)" in proc.stdout, proc.stdout
