@@ -103,6 +103,15 @@ def test_sensor_runs_new_and_changed_months_exactly_once(tmp_path, generated):
     assert evaluate_sensor(settings, instance, cursor)[0] == []
     assert run_pipeline(settings, month_from=MAR, month_to=MAR, launched_by="sensor", out=io.StringIO()).success
 
+    # an in-progress copy appearing, or a folder emptied (kept), is no new delivery: no run
+    (settings.raw_dir / "lanes" / "2024-04" / "late.csv.part").write_text("declaration_id,lane\n")
+    for f in (settings.raw_dir / "drawback" / "2024-04").iterdir():
+        f.unlink()
+    requests, cursor = evaluate_sensor(settings, instance, cursor)
+    assert requests == []
+    (settings.raw_dir / "lanes" / "2024-04" / "late.csv.part").unlink()
+    shutil.copytree(generated / "drawback" / "2024-04", settings.raw_dir / "drawback" / "2024-04", dirs_exist_ok=True)
+
     # the rerun's marts equal a fresh full build of the same files
     fresh = make_settings(tmp_path / "fresh")
     shutil.copytree(settings.raw_dir, fresh.raw_dir)

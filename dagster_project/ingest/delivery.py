@@ -145,7 +145,8 @@ def feed_month_delivery(raw_dir: Path, feed: Feed, month: date, hasher: Hasher |
     def fault(name: str, message: str) -> FileFault:
         return FileFault(feed.name, month, name, message)
 
-    entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    with os.scandir(folder) as listing:
+        entries = sorted(listing, key=lambda e: e.name)
     names = {e.name for e in entries}
     marker = next((m for m in MARKERS if m in names), None)
     faults: list[FileFault] = []
