@@ -291,6 +291,20 @@ def test_sensor_waits_until_the_content_has_settled(tmp_path):
     result = evaluate(result.cursor)
     assert not result.run_requests and "waiting for 2024-03" in result.skip_reason.skip_message
 
+    # so does a copy in progress that is still growing, though it is never read
+    state = json.loads(result.cursor)
+    state["seen"] = {m: [d, t - 301] for m, (d, t) in state["seen"].items()}
+    part = folder(settings.raw_dir) / "late.csv.part"
+    part.write_text("ticket_id,ticket_type\n")
+    result = evaluate(json.dumps(state))
+    assert not result.run_requests and "waiting for 2024-03" in result.skip_reason.skip_message
+    state = json.loads(result.cursor)
+    state["seen"] = {m: [d, t - 301] for m, (d, t) in state["seen"].items()}
+    with part.open("a") as fh:
+        fh.write("T9,INCIDENT\n")
+    result = evaluate(json.dumps(state))
+    assert not result.run_requests
+
 
 # ---- status -------------------------------------------------------------------------------------
 

@@ -82,8 +82,9 @@ written?"); nothing of that month is replaced, and the next run reads it again.
 
 **When a run starts.** The Dagster sensor `raw_delivery_sensor` starts a run
 for a month whose content (file names and SHA-256) is new or changed only once
-that content has stayed the same for `CUSTOMS_KPI_SETTLE_SECONDS` (default 300)
-since the sensor first saw it; any change restarts the wait. `customs-kpi run`
+the month's folders have stayed the same for `CUSTOMS_KPI_SETTLE_SECONDS`
+(default 300) since the sensor first saw them; any change restarts the wait,
+including a copy in progress that grows or is renamed. `customs-kpi run`
 (an operator's explicit command, and `make run` on a fresh clone where every
 file is new) does not wait: the stability check and the markers protect it.
 

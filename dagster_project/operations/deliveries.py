@@ -54,6 +54,7 @@ def cached_hasher(raw_dir: Path, cache: HashCache, fresh: HashCache) -> Hasher:
 
 @dataclass
 class RawScan:
+    raw_dir: Path
     deliveries: dict[tuple[str, str], Delivery] = field(default_factory=dict)  # (feed, YYYY-MM), every month folder
     warnings: list[str] = field(default_factory=list)  # folders that are not month folders, months too old
     hashes: HashCache = field(default_factory=dict)
@@ -68,6 +69,24 @@ class RawScan:
             by_month.setdefault(month, []).extend(entries)
         return {m: digest_of(e) for m, e in by_month.items()}
 
+    def quiet_digests(self) -> dict[str, str]:
+        """Per month with a delivery: its digest plus the size and modification time of the entries
+        not read (copies in progress, files a marker does not list), so a month only settles once
+        its folders are quiet, not merely once its finished files are."""
+        by_month: dict[str, list[Entry]] = {}
+        for (feed, month), d in self.deliveries.items():
+            if not d.delivered:
+                continue
+            entries = by_month.setdefault(month, [])
+            entries.extend(delivery_entries(d))
+            for name in d.ignored:
+                try:
+                    stat = (self.raw_dir / feed / month / name).stat()
+                except OSError:
+                    stat = None
+                entries.append((feed, name, f"not read: {stat.st_size}/{stat.st_mtime_ns}" if stat else "not read"))
+        return {m: digest_of(e) for m, e in by_month.items()}
+
 
 def scan_deliveries(raw_dir: Path, first_month: date, cache: HashCache | None = None) -> RawScan:
     """Every month folder of every feed, as `feed_month_delivery` sees it, with its files' hashes.
@@ -76,7 +95,7 @@ def scan_deliveries(raw_dir: Path, first_month: date, cache: HashCache | None = 
     a changed file is re-hashed, so touching a file without changing it changes nothing.
     """
     survey = survey_raw(raw_dir, first_month)
-    scan = RawScan(warnings=list(survey.warnings))
+    scan = RawScan(raw_dir, warnings=list(survey.warnings))
     hasher = cached_hasher(raw_dir, dict(cache or {}), scan.hashes)
     for feed in FEEDS:
         for month in survey.months[feed.name]:

@@ -77,7 +77,9 @@ def build_raw_delivery_sensor(job, partitions: PartitionsDefinition) -> SensorDe
         delivered = {k: e for k, e in scan.delivered().items() if partition_key(parse_month(k[1])) in valid_keys}
         on_disk = {m: d for m, d in scan.month_digests().items() if partition_key(parse_month(m)) in valid_keys}
         loaded_now = loaded_digests(loaded, delivered)
-        settled, seen = settle(on_disk, state.get("seen", {}), time.time(), settings.settle_seconds)
+        quiet = {m: d for m, d in scan.quiet_digests().items() if m in on_disk}
+        quiet_months, seen = settle(quiet, state.get("seen", {}), time.time(), settings.settle_seconds)
+        settled = {m: on_disk[m] for m in quiet_months}
         runs = []
         for month in plan_runs(settled, loaded_now, requested):
             digest = on_disk[month]
