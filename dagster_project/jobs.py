@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dagster import AssetSelection, PartitionsDefinition, define_asset_job, in_process_executor
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 PIPELINE_JOB_NAME = "monthly_pipeline"
 
 
-def build_monthly_pipeline(partitions: PartitionsDefinition) -> UnresolvedAssetJobDefinition:
+def build_monthly_pipeline(partitions: PartitionsDefinition):
+    """The job over every asset, on the partitions built from the settings (`assemble.build_definitions`)."""
     # In-process: the steps share one DuckDB work file, which takes one writer at a time.
     return define_asset_job(
         name=PIPELINE_JOB_NAME,
