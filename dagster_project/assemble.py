@@ -8,12 +8,14 @@ from dagster_project.assets.dbt import build_dbt_assets, dbt_resource, marts_ass
 from dagster_project.assets.publish import build_publish_asset
 from dagster_project.assets.report import build_report_assets
 from dagster_project.assets.raw import raw_assets, raw_checks
-from dagster_project.jobs import monthly_pipeline
+from dagster_project.jobs import build_monthly_pipeline
 from dagster_project.operations.freshness import freshness_checks
 from dagster_project.operations.progress import progress_logger
 from dagster_project.operations.schedules import freshness_job, schedules
 from dagster_project.operations.sensors import sensors
+from dagster_project.partitions import monthly_partitions
 from dagster_project.quality.checks import quality_checks
+from dagster_project.settings import Settings
 
 
 # The load ledger is written by every raw load (not materialised on its own).
@@ -26,20 +28,25 @@ LOAD_AUDIT = AssetSpec(
 )
 
 
-def build_definitions() -> Definitions:
-    dbt_models = build_dbt_assets()
+def build_definitions(settings: Settings | None = None) -> Definitions:
+    """The code location. The monthly partitions start at CUSTOMS_KPI_FIRST_MONTH, read here
+    (when the definitions are built), not when a module is imported."""
+    settings = settings or Settings.from_env()
+    partitions = monthly_partitions(settings.first_month)
+    monthly_pipeline = build_monthly_pipeline(partitions)
+    dbt_models = build_dbt_assets(partitions)
     return Definitions(
         assets=[
-            *raw_assets(),
+            *raw_assets(partitions),
             LOAD_AUDIT,
             dbt_models,
-            build_publish_asset(marts_asset_keys(dbt_models)),
-            *build_report_assets(),
+            build_publish_asset(marts_asset_keys(dbt_models), partitions),
+            *build_report_assets(partitions),
         ],
         asset_checks=[*raw_checks(), *quality_checks(), *freshness_checks()],
         jobs=[monthly_pipeline, freshness_job],
-        schedules=schedules(),
-        sensors=sensors(),
+        schedules=schedules(monthly_pipeline),
+        sensors=sensors(monthly_pipeline, partitions),
         loggers={"progress": progress_logger},
         resources={"dbt": dbt_resource()},
     )

@@ -86,10 +86,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     from dagster_project.operations.status import PROBLEMS, collect_status, render_status
 
     settings = Settings.from_env()
-    items = collect_status(settings)
-    print(render_status(items))
+    warnings: list[str] = []
+    items = collect_status(settings, warnings=warnings)
+    print(render_status(items, warnings))
     bad = [i for i in items if i.state in PROBLEMS or (args.strict and i.state == "overdue")]
-    return 1 if bad else 0
+    return 1 if bad or warnings else 0
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:

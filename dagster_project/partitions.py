@@ -1,4 +1,4 @@
-"""The monthly partitioning shared by every asset (keys `YYYY-MM-01`)."""
+"""The monthly partitioning shared by every asset (keys `YYYY-MM-01`); a month is reported once it is over."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ from datetime import date
 
 from dagster import MonthlyPartitionsDefinition
 
-FIRST_MONTH = "2020-01-01"
 
-# Partitions run up to the last closed month: a month is reported once it is over.
-MONTHLY = MonthlyPartitionsDefinition(start_date=FIRST_MONTH, end_offset=0)
+def monthly_partitions(first_month: date) -> MonthlyPartitionsDefinition:
+    """The monthly partitions from `first_month` (CUSTOMS_KPI_FIRST_MONTH) up to the last closed month.
+
+    Built with the definitions (`assemble.build_definitions`), never at import.
+    """
+    return MonthlyPartitionsDefinition(start_date=first_month.replace(day=1).isoformat(), end_offset=0)
 
 
 def partition_key(month: date) -> str:

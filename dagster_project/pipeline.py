@@ -13,13 +13,14 @@ import duckdb
 from dagster import AssetKey, DagsterInstance
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from dagster_project.ingest.files import discover_months, month_key
+from dagster_project.ingest.delivery import survey_raw
+from dagster_project.ingest.files import month_key
 from dagster_project.instance import ensure_dagster_home
 from dagster_project.jobs import PIPELINE_JOB_NAME
 from dagster_project.operations.alerts import alert_lines, failure_messages, send_alert
 from dagster_project.operations.recovery import release_dead_runs
 from dagster_project.operations.sensors import LAUNCHED_BY_TAG
-from dagster_project.partitions import MONTHLY, partition_key
+from dagster_project.partitions import monthly_partitions, partition_key
 from dagster_project.publish.pseudonym import MissingSecret, resolve_secret
 from dagster_project.runtime import patched_environ
 from dagster_project.settings import Settings
@@ -34,18 +35,28 @@ class Outcome:
     run_id: str | None = None
     months: tuple[date, date] | None = None
     failed_checks: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # folders under raw/ that were not read, by name
 
 
-def month_range(settings: Settings, month_from: date | None, month_to: date | None) -> tuple[date, date]:
-    found = discover_months(settings.raw_dir)
-    present = sorted({m for months in found.values() for m in months})
+def month_range(
+    settings: Settings, month_from: date | None, month_to: date | None, warnings: list[str] | None = None
+) -> tuple[date, date]:
+    """The months to run: the range asked for, or from the first to the last month folder present.
+
+    Folders that are not month folders, and months before CUSTOMS_KPI_FIRST_MONTH, are
+    appended to `warnings` by name.
+    """
+    survey = survey_raw(settings.raw_dir, settings.first_month)
+    if warnings is not None:
+        warnings.extend(survey.warnings)
+    present = sorted({m for months in survey.months.values() for m in months})
     if not present and not (month_from and month_to):
         raise ValueError(f"no month folders (YYYY-MM) under {settings.raw_dir}")
     first = month_from or present[0]
     last = month_to or present[-1]
     if first > last:
         raise ValueError(f"--from {month_key(first)} is after --to {month_key(last)}")
-    keys = MONTHLY.get_partition_keys()
+    keys = monthly_partitions(settings.first_month).get_partition_keys()
     for m in (first, last):
         if partition_key(m) not in keys:
             raise ValueError(f"month {month_key(m)} is outside the partitions ({keys[0][:7]} .. {keys[-1][:7]})")
@@ -103,21 +114,25 @@ def run_pipeline(
 ) -> Outcome:
     """One Dagster run of the monthly job over [month_from, month_to], recorded in DAGSTER_HOME."""
     out = out or sys.stdout
+    warnings: list[str] = []
     try:
-        first, last = month_range(settings, month_from, month_to)
+        first, last = month_range(settings, month_from, month_to, warnings)
     except ValueError as exc:
-        return Outcome(False, [str(exc)])
+        return Outcome(False, [str(exc)], warnings=warnings)
+    finally:
+        for line in warnings:
+            print(f"warning: {line}", file=out, flush=True)
     try:  # refuse before loading anything: without a key nothing row-level may be published
         resolve_secret(settings)
     except MissingSecret as exc:
         print(f"{PIPELINE_JOB_NAME}: FAILED, nothing published", file=out, flush=True)
-        return Outcome(False, [str(exc)], months=(first, last))
+        return Outcome(False, [str(exc)], months=(first, last), warnings=warnings)
     with patched_environ(settings.as_env()):
         ensure_dagster_home(settings)
         from dagster_project.assemble import build_definitions
 
         warm_imports()
-        job = build_definitions().resolve_job_def(PIPELINE_JOB_NAME)
+        job = build_definitions(settings).resolve_job_def(PIPELINE_JOB_NAME)
         run_config: dict = {"ops": {DBT_OP_NAME: {"config": {"full_refresh": full_refresh}}}}
         if not verbose:
             run_config["loggers"] = {"progress": {}}
@@ -140,7 +155,7 @@ def run_pipeline(
         for e in result.get_asset_check_evaluations()
         if not e.passed
     )
-    outcome = Outcome(result.success, [], result.run_id, (first, last), failed_checks)
+    outcome = Outcome(result.success, [], result.run_id, (first, last), failed_checks, warnings)
     if not result.success:
         outcome.failures = failure_messages(result.all_events) or [f"run {result.run_id} failed (see the Dagster UI)"]
         months = month_key(first) if first == last else f"{month_key(first)}..{month_key(last)}"

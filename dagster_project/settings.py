@@ -8,7 +8,9 @@ run without restarting the code location.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -60,6 +62,30 @@ def _flag(env: dict[str, str], name: str) -> bool:
     raise SettingsError(f"{name}={env.get(name)!r} must be 1 or 0")
 
 
+# ---- deliveries: first month, settle period (one block) ----------------------------
+DEFAULT_FIRST_MONTH = date(2020, 1, 1)
+DEFAULT_SETTLE_SECONDS = 300
+
+
+def _first_month(env: dict[str, str], name: str) -> date:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return DEFAULT_FIRST_MONTH
+    m = re.fullmatch(r"([0-9]{4})-([0-9]{2})", raw)
+    if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1900:
+        raise SettingsError(f"{name}={raw!r} must be a month as YYYY-MM (for example 2019-01)")
+    return date(int(m.group(1)), int(m.group(2)), 1)
+
+
+def _non_negative_int(env: dict[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not re.fullmatch(r"[0-9]+", raw):
+        raise SettingsError(f"{name}={raw!r} must be a whole number of seconds, 0 or more")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -72,6 +98,8 @@ class Settings:
     alert_webhook: str | None = None
     schedule_day: int = 5  # day of the month the scheduled run loads the month just closed
     due_day: int = 10  # a feed's month is overdue once this day of the next month has passed
+    first_month: date = DEFAULT_FIRST_MONTH  # the first monthly partition; older month folders are refused
+    settle_seconds: int = DEFAULT_SETTLE_SECONDS  # the sensor runs a month once its content is this old
 
     # ---- derived locations -------------------------------------------------
     @property
@@ -141,6 +169,8 @@ class Settings:
             alert_webhook=env.get(f"{ENV_PREFIX}ALERT_WEBHOOK") or None,
             schedule_day=schedule_day,
             due_day=due_day,
+            first_month=_first_month(env, f"{ENV_PREFIX}FIRST_MONTH"),
+            settle_seconds=_non_negative_int(env, f"{ENV_PREFIX}SETTLE_SECONDS", DEFAULT_SETTLE_SECONDS),
         )
 
     def duckdb_config(self) -> dict[str, str]:
@@ -164,6 +194,8 @@ class Settings:
             f"{ENV_PREFIX}ALERT_WEBHOOK": self.alert_webhook,
             f"{ENV_PREFIX}SCHEDULE_DAY": self.schedule_day,
             f"{ENV_PREFIX}DUE_DAY": self.due_day,
+            f"{ENV_PREFIX}FIRST_MONTH": f"{self.first_month:%Y-%m}",
+            f"{ENV_PREFIX}SETTLE_SECONDS": self.settle_seconds,
         }
         env.update({k: str(v) for k, v in optional.items() if v is not None})
         return env

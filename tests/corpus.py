@@ -102,6 +102,7 @@ def semicolons_decimal_commas(folder: Path) -> None:
 
 
 LOADER = "tests/test_loader.py"
+DELIVERIES = "tests/test_deliveries.py"
 
 CASES: list[Case] = [
     # ---- file level: the feed-month fails, nothing changes ------------------------------------------
@@ -128,6 +129,9 @@ CASES: list[Case] = [
     Case("broken Parquet", "file", "tickets", covered_by=f"{LOADER}::test_file_fault_fails_the_month_and_changes_nothing[not-parquet]"),
     Case("a sub-folder in the month folder", "file", "tickets", covered_by=f"{LOADER}::test_file_fault_fails_the_month_and_changes_nothing[sub-folder]"),
     Case("a file fault in the pipeline", "file", "tickets", covered_by="tests/test_pipeline.py::test_file_fault_fails_the_run_and_leaves_the_published_file_byte_identical"),
+    Case("a file changed while being read", "file", "tickets", covered_by=f"{DELIVERIES}::test_a_file_that_changes_while_read_fails_the_month_and_changes_nothing"),
+    Case("a file missing from its completion marker's folder", "file", "tickets", covered_by=f"{DELIVERIES}::test_marker_mismatch_is_a_file_fault_naming_the_file[listed-file-missing]"),
+    Case("a file whose sha256 differs from its completion marker", "file", "tickets", covered_by=f"{DELIVERIES}::test_marker_mismatch_is_a_file_fault_naming_the_file[other-sha256]"),
     # ---- row level: rejected with reason, read = accepted + rejected ------------------------------
     Case("truncated last line", "row", "tickets", truncated_last_line,
          rejects=[("tickets_cut.csv", 5, None, "fewer fields than the header (3 of 6)")], counts=(4, 3, 1)),
@@ -148,6 +152,8 @@ CASES: list[Case] = [
     # ---- accepted as they are ---------------------------------------------------------------------
     Case("UTF-8 byte-order mark, semicolons, CRLF", "accepted", "lanes", covered_by=f"{LOADER}::test_semicolon_bom_crlf_and_header_case"),
     Case("extra columns", "accepted", "tickets", covered_by=f"{LOADER}::test_gzip_and_parquet_and_extra_columns"),
+    Case("copies in progress (.part, .tmp, ~) beside the files", "accepted", "tickets", covered_by=f"{DELIVERIES}::test_in_progress_copies_are_never_read[b.csv.part]"),
+    Case("an emptied month folder: no delivery, the loaded month kept", "accepted", "drawback", covered_by=f"{DELIVERIES}::test_emptied_month_folder_leaves_the_published_month_as_it_was"),
     # ---- batch level: loaded, recorded, held back (tests/test_corpus.py::test_batch_faults_*) -------
     Case("a month re-delivered with fewer rows", "batch", "declarations", failed_expectations=("row_count_ratio",)),
     Case("rejected share above the feed's limit (decimal commas)", "batch", "drawback",

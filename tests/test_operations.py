@@ -17,8 +17,10 @@ from dagster import DagsterInstance, SkipReason, build_schedule_context, build_s
 
 from dagster_project.contract import FEEDS
 from dagster_project.operations.freshness import expected_month, overdue_months
-from dagster_project.operations.schedules import monthly_close
-from dagster_project.operations.sensors import plan_runs, raw_delivery_sensor
+from dagster_project.jobs import build_monthly_pipeline
+from dagster_project.operations.schedules import build_monthly_close
+from dagster_project.operations.sensors import build_raw_delivery_sensor, plan_runs
+from dagster_project.partitions import monthly_partitions
 from dagster_project.operations.status import collect_status
 from dagster_project.pipeline import run_pipeline
 from dagster_project.runtime import patched_environ
@@ -27,6 +29,10 @@ from dagster_project.generate.synth import generate
 
 pytestmark = pytest.mark.slow
 MAR, APR = date(2024, 3, 1), date(2024, 4, 1)
+PARTITIONS = monthly_partitions(date(2020, 1, 1))
+PIPELINE = build_monthly_pipeline(PARTITIONS)
+raw_delivery_sensor = build_raw_delivery_sensor(PIPELINE, PARTITIONS)
+monthly_close = build_monthly_close(PIPELINE)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +72,7 @@ def test_plan_runs_is_pure():
 
 
 def test_sensor_runs_new_and_changed_months_exactly_once(tmp_path, generated):
-    settings = make_settings(tmp_path / "w")
+    settings = make_settings(tmp_path / "w", CUSTOMS_KPI_SETTLE_SECONDS="0")
     write_month(settings.raw_dir, MAR, generated)
     assert run_pipeline(settings, out=io.StringIO()).success
     instance = DagsterInstance.ephemeral()
@@ -96,6 +102,15 @@ def test_sensor_runs_new_and_changed_months_exactly_once(tmp_path, generated):
     assert [r.partition_key for r in requests] == ["2024-03-01"]
     assert evaluate_sensor(settings, instance, cursor)[0] == []
     assert run_pipeline(settings, month_from=MAR, month_to=MAR, launched_by="sensor", out=io.StringIO()).success
+
+    # an in-progress copy appearing, or a folder emptied (kept), is no new delivery: no run
+    (settings.raw_dir / "lanes" / "2024-04" / "late.csv.part").write_text("declaration_id,lane\n")
+    for f in (settings.raw_dir / "drawback" / "2024-04").iterdir():
+        f.unlink()
+    requests, cursor = evaluate_sensor(settings, instance, cursor)
+    assert requests == []
+    (settings.raw_dir / "lanes" / "2024-04" / "late.csv.part").unlink()
+    shutil.copytree(generated / "drawback" / "2024-04", settings.raw_dir / "drawback" / "2024-04", dirs_exist_ok=True)
 
     # the rerun's marts equal a fresh full build of the same files
     fresh = make_settings(tmp_path / "fresh")

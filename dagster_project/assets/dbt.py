@@ -7,11 +7,10 @@ from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, Config
+from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, Config, PartitionsDefinition
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from dagster_project.ingest.schema import ensure_raw_schema
-from dagster_project.partitions import MONTHLY
 from dagster_project.runtime import context_months, patched_environ, run_settings
 from dagster_project.transform.args import dbt_build_args
 from dagster_project.transform.project import dbt_project, ensure_manifest
@@ -62,7 +61,7 @@ def clear_dirty(settings, taken_at: datetime, window, full_refresh: bool) -> Non
         con.execute("COMMIT")
 
 
-def build_dbt_assets():
+def build_dbt_assets(partitions: PartitionsDefinition):
     project = dbt_project()
     manifest = ensure_manifest()
 
@@ -70,7 +69,7 @@ def build_dbt_assets():
         manifest=manifest,
         project=project,
         dagster_dbt_translator=TRANSLATOR,
-        partitions_def=MONTHLY,
+        partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
         pool="warehouse_db",
         name="customs_dbt_models",

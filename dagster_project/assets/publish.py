@@ -9,10 +9,10 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
+    PartitionsDefinition,
     asset,
 )
 
-from dagster_project.partitions import MONTHLY
 from dagster_project.publish.pseudonym import MissingSecret, resolve_secret
 from dagster_project.publish.publisher import open_published, publish
 from dagster_project.runtime import run_settings
@@ -24,12 +24,12 @@ def rows_table(tables: dict[str, int]) -> str:
     return "| table | rows |\n|---|---:|\n" + "\n".join(f"| marts.{t} | {n:,} |" for t, n in tables.items())
 
 
-def build_publish_asset(upstream: list[AssetKey]) -> AssetsDefinition:
+def build_publish_asset(upstream: list[AssetKey], partitions: PartitionsDefinition) -> AssetsDefinition:
     @asset(
         key=PUBLISHED_KEY,
         deps=upstream,
         group_name="publish",
-        partitions_def=MONTHLY,
+        partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
         kinds={"duckdb", "parquet"},
         description="data/marts/warehouse.duckdb (schema marts) and the Parquet set data/marts/parquet/ "

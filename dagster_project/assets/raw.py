@@ -13,6 +13,7 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
+    PartitionsDefinition,
     TableColumn,
     TableSchema,
     asset,
@@ -23,7 +24,6 @@ from dagster_project.contract import FEEDS, Feed
 from dagster_project.contract.catalog import code_sets
 from dagster_project.ingest.files import FileFault, month_key
 from dagster_project.ingest.loader import LoadResult, load_feed_month, record_file_fault
-from dagster_project.partitions import MONTHLY
 from dagster_project.runtime import context_months, run_settings
 from dagster_project.warehouse.db import work_db
 
@@ -51,12 +51,12 @@ def summarise(results: list[LoadResult]) -> str:
     return "\n".join(lines)
 
 
-def build_raw_asset(feed: Feed) -> AssetsDefinition:
+def build_raw_asset(feed: Feed, partitions: PartitionsDefinition) -> AssetsDefinition:
     @asset(
         key=raw_asset_key(feed),
         name=None,
         group_name="raw",
-        partitions_def=MONTHLY,
+        partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
         kinds={"duckdb", "csv"},
         description=f"{feed.description} Loaded from data/raw/{feed.name}/<YYYY-MM>/ "
@@ -145,8 +145,8 @@ def build_balance_check(feed: Feed) -> AssetChecksDefinition:
     return _check
 
 
-def raw_assets() -> list[AssetsDefinition]:
-    return [build_raw_asset(f) for f in FEEDS]
+def raw_assets(partitions: PartitionsDefinition) -> list[AssetsDefinition]:
+    return [build_raw_asset(f, partitions) for f in FEEDS]
 
 
 def raw_checks() -> list[AssetChecksDefinition]:

@@ -1,10 +1,17 @@
 """After publishing: the scorecard report (HTML) and the data dictionary (dbt docs), for people."""
 
 
-from dagster import AssetExecutionContext, AssetsDefinition, BackfillPolicy, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    PartitionsDefinition,
+    asset,
+)
 
 from dagster_project.assets.publish import PUBLISHED_KEY
-from dagster_project.partitions import MONTHLY
 from dagster_project.publish.dictionary import generate_dictionary
 from dagster_project.report.render import month_key, scorecard_markdown, write_report
 from dagster_project.runtime import context_months, run_settings
@@ -13,12 +20,12 @@ from dagster_project.runtime import context_months, run_settings
 SERVED_AT = "http://127.0.0.1:8080"
 
 
-def build_report_assets() -> list[AssetsDefinition]:
+def build_report_assets(partitions: PartitionsDefinition) -> list[AssetsDefinition]:
     @asset(
         key=["scorecard_report"],
         deps=[PUBLISHED_KEY],
         group_name="publish",
-        partitions_def=MONTHLY,
+        partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
         kinds={"html"},
         description="data/marts/report/: the monthly scorecard as self-contained HTML (index.html and "
@@ -51,7 +58,7 @@ def build_report_assets() -> list[AssetsDefinition]:
         key=["data_dictionary"],
         deps=[PUBLISHED_KEY],
         group_name="publish",
-        partitions_def=MONTHLY,
+        partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
         kinds={"dbt", "html"},
         description="data/marts/docs/: the dbt docs site (static, one file) describing every published "

@@ -7,6 +7,7 @@ fails when the committed file differs from what the contract renders.
 from __future__ import annotations
 
 from dagster_project.contract import FEEDS, Feed
+from dagster_project.ingest.delivery import IN_PROGRESS_SUFFIXES, MANIFEST_MARKER, SUCCESS_MARKER
 from dagster_project.ingest.rowchecks import FALSE_WORDS, TRUE_WORDS
 
 INTRO = """\
@@ -25,15 +26,67 @@ loader runs on.
 
     data/raw/<feed>/<YYYY-MM>/<file>.csv        (or .csv.gz, or .parquet)
 
-* The month folder is the reporting month and the unit of loading. Every file
-  in it is part of one delivery; files are read in name order.
+* The month folder is the reporting month and the unit of loading. Its data
+  files (`.csv`, `.csv.gz`, `.parquet`) are one delivery; they are read in
+  name order.
 * Delivering a month again replaces what that month held for the feed: the
   loader deletes the month and inserts the new delivery, so loading the same
   files twice never duplicates anything.
-* A month with no folder is "no delivery": nothing is replaced, and counts that
-  need that feed show as missing (null), not as zero.
-* Names starting with `.` are ignored. Anything else in a month folder that is
-  not a `.csv`, `.csv.gz` or `.parquet` file fails that feed-month.
+* A month with no folder, or a folder with no data file in it, is "no
+  delivery": nothing of the month is replaced (an emptied folder never wipes a
+  loaded month; `customs-kpi status` shows it as "empty folder"), and counts
+  that need that feed show as missing (null), not as zero.
+* Copies in progress are never read and are not a fault: names starting with
+  {in_progress}.
+  Anything else in a month folder that is not a data file (or a completion
+  marker, below) fails that feed-month with a message naming it.
+* Month folders are named `YYYY-MM` exactly. A folder named otherwise
+  (`2025-1`, `2025-13`, `2025-02-extra`), a folder under `raw/` that is not one
+  of the feeds below, and a month before `CUSTOMS_KPI_FIRST_MONTH` (default
+  2020-01) are not read: `customs-kpi run` prints a `warning:` line naming each,
+  and `customs-kpi status` lists them and exits 1.
+
+## Delivering a month safely
+
+Write each file under an in-progress name and rename it when it is complete
+(a rename within one file system is atomic):
+
+    data/raw/drawback/2025-02/drawback_2025-02.csv.part   <- being written, ignored
+    data/raw/drawback/2025-02/drawback_2025-02.csv        <- renamed when complete
+
+**Completion marker (recommended).** When the month folder holds `{manifest}`
+or `{success}`, only the files the marker lists are the delivery. Each listed
+file must be present with the listed SHA-256, otherwise the feed-month fails
+with a message naming the file; data files the marker does not list are
+ignored (status names them). Write the marker last.
+
+`{manifest}` (a `sha256` may be left out: the file then only has to be present):
+
+    {{"files": [{{"name": "drawback_2025-02.csv", "sha256": "9f86d081884c7d65...(64 hex digits)"}}]}}
+
+`{success}`, either empty (every data file present is the delivery), or in
+`sha256sum` output format, one listed file a line:
+
+    $ cd data/raw/drawback/2025-02
+    $ sha256sum *.csv > .SUCCESS.tmp && mv .SUCCESS.tmp _SUCCESS
+    $ cat _SUCCESS
+    9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08  drawback_2025-02.csv
+
+When both are present, `{manifest}` is the one read. The markers are not data
+files and never a fault by their presence.
+
+**Stability.** Whatever the folder holds, a file whose size, modification time
+or content differs between the moment the loader lists the folder and the end
+of its read fails the feed-month ("changed while being read: still being
+written?"); nothing of that month is replaced, and the next run reads it again.
+
+**When a run starts.** The Dagster sensor `raw_delivery_sensor` starts a run
+for a month whose content (file names and SHA-256) is new or changed only once
+the month's folders have stayed the same for `CUSTOMS_KPI_SETTLE_SECONDS`
+(default 300) since the sensor first saw them; any change restarts the wait,
+including a copy in progress that grows or is renamed. `customs-kpi run`
+(an operator's explicit command, and `make run` on a fresh clone where every
+file is new) does not wait: the stability check and the markers protect it.
 
 ## How files are read
 
@@ -113,7 +166,11 @@ def _feed_section(feed: Feed) -> str:
 
 def render() -> str:
     booleans = ", ".join(f"`{t}`/`{f}`" for t, f in zip(TRUE_WORDS, FALSE_WORDS))
-    parts = [INTRO.replace("{booleans}", booleans)]
+    in_progress = "`.` or ending in " + ", ".join(f"`{x}`" for x in IN_PROGRESS_SUFFIXES[:-1]) + f" or `{IN_PROGRESS_SUFFIXES[-1]}`"
+    intro = INTRO.replace("{booleans}", booleans).replace("{in_progress}", in_progress)
+    intro = intro.replace("{manifest}", MANIFEST_MARKER).replace("{success}", SUCCESS_MARKER)
+    intro = intro.replace("{{", "{").replace("}}", "}")
+    parts = [intro]
     parts += [_feed_section(f) for f in FEEDS]
     return "\n".join(parts)
 

@@ -1,4 +1,4 @@
-"""Finding a feed-month's files and inspecting each before DuckDB reads it.
+"""Inspecting each file of a feed-month before DuckDB reads it (what the delivery is: `delivery.py`).
 
 Everything that makes a *file* unusable is found here or while DuckDB scans it,
 and raised as a `FileFault` naming the file and the fault, before anything in
@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from dagster_project.contract import FEEDS, Feed
+from dagster_project.contract import Feed
 
 MONTH_DIR = re.compile(r"^(\d{4})-(\d{2})$")
 SUPPORTED_SUFFIXES = (".csv", ".csv.gz", ".parquet")
@@ -63,43 +63,8 @@ def parse_month(text: str) -> date:
     return date(int(m.group(1)), int(m.group(2)), 1)
 
 
-def discover_months(raw_dir: Path) -> dict[str, list[date]]:
-    """Month folders present per feed (folders not named YYYY-MM are not partitions)."""
-    found: dict[str, list[date]] = {}
-    for feed in FEEDS:
-        feed_dir = raw_dir / feed.name
-        months = []
-        if feed_dir.is_dir():
-            for child in feed_dir.iterdir():
-                m = MONTH_DIR.match(child.name)
-                if child.is_dir() and m and 1 <= int(m.group(2)) <= 12:
-                    months.append(date(int(m.group(1)), int(m.group(2)), 1))
-        found[feed.name] = sorted(months)
-    return found
-
-
 def month_folder(raw_dir: Path, feed: Feed, month: date) -> Path:
     return raw_dir / feed.name / month_key(month)
-
-
-def list_month_files(raw_dir: Path, feed: Feed, month: date) -> list[Path] | None:
-    """The delivery's files in name order, or None when the month has no folder.
-
-    Names starting with '.' are ignored; anything else that is not a supported
-    file is a file-level fault.
-    """
-    folder = month_folder(raw_dir, feed, month)
-    if not folder.is_dir():
-        return None
-    files = []
-    for child in sorted(folder.iterdir(), key=lambda p: p.name):
-        if child.name.startswith("."):
-            continue
-        if not child.is_file() or not child.name.lower().endswith(SUPPORTED_SUFFIXES):
-            kind = "a folder" if child.is_dir() else "not a .csv, .csv.gz or .parquet file"
-            raise FileFault(feed.name, month, child.name, f"unexpected entry in the month folder ({kind})")
-        files.append(child)
-    return files
 
 
 def sha256_of(path: Path) -> str:

@@ -17,11 +17,11 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.contract import Feed
+from dagster_project.ingest.delivery import check_unchanged, feed_month_delivery
 from dagster_project.ingest.files import (
     FileFault,
     FileSpec,
     inspect_file,
-    list_month_files,
     sha256_of,
 )
 from dagster_project.ingest.rowchecks import lit, local_month_expr, q, typed_select_sql
@@ -240,14 +240,17 @@ def load_feed_month(
     code_sets: dict[str, frozenset[str]],
     loaded_at: datetime | None = None,
 ) -> LoadResult:
-    """Replace one feed-month in the raw layer with the files of its folder.
+    """Replace one feed-month in the raw layer with its delivery (`feed_month_delivery`).
 
-    Returns the per-file counts. Raises `FileFault` (nothing changed) when a
+    No delivery (no folder, or no data file in it) changes nothing. Returns the per-file counts. Raises `FileFault` (nothing changed) when a
     file cannot be read as a whole.
     """
-    files = list_month_files(raw_dir, feed, month)
-    if files is None:
+    delivery = feed_month_delivery(raw_dir, feed, month)
+    if delivery.faults:
+        raise delivery.faults[0]
+    if not delivery.delivered:  # no folder, or no data file in it: the loaded month stays as it is
         return LoadResult(feed.name, month, delivered=False)
+    files = [f.path for f in delivery.files]
     existing = ensure_raw_schema(con)
     if {c.name for c in feed.columns} - existing.get(feed.name, set()):  # a contract newer than FEEDS
         ensure_feed_table(con, feed, existing.get(feed.name, set()))
@@ -276,6 +279,7 @@ def load_feed_month(
         finally:
             con.execute("SET TimeZone = 'UTC'")
         hashes = [sha256_of(s.spec.path) for s in stages]
+        check_unchanged(delivery, hashes)  # a file still being written fails the month, nothing replaced
         result = _write_month(con, feed, month, stages, hashes, tz, loaded_at)
         return result
     finally:

@@ -13,7 +13,8 @@ from dagster import (
 
 from dagster_project.assets.raw import raw_asset_key
 from dagster_project.contract import FEEDS, Feed
-from dagster_project.ingest.files import discover_months, month_key
+from dagster_project.ingest.delivery import delivered_months
+from dagster_project.ingest.files import month_key
 from dagster_project.partitions import add_months
 from dagster_project.runtime import run_settings
 
@@ -49,7 +50,7 @@ def build_freshness_check(feed: Feed) -> AssetChecksDefinition:
     def _freshness(context: AssetCheckExecutionContext) -> AssetCheckResult:
         settings = run_settings()
         today = datetime.now(timezone.utc).astimezone(settings.zone).date()
-        delivered = discover_months(settings.raw_dir)[feed.name]
+        delivered = delivered_months(settings.raw_dir, feed, settings.first_month)
         overdue = overdue_months(delivered, today, settings.due_day)
         return AssetCheckResult(
             passed=not overdue,

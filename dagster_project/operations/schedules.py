@@ -16,7 +16,6 @@ from dagster import (
 
 from dagster_project.assets.raw import raw_asset_key
 from dagster_project.contract import FEEDS
-from dagster_project.jobs import monthly_pipeline
 from dagster_project.partitions import add_months, partition_key
 from dagster_project.runtime import run_settings
 
@@ -26,22 +25,25 @@ def month_to_run(local_day) -> str | None:
     return partition_key(add_months(local_day.replace(day=1), -1))
 
 
-@schedule(
-    name="monthly_close",
-    job=monthly_pipeline,
-    cron_schedule="0 6 * * *",
-    default_status=DefaultScheduleStatus.STOPPED,
-    description="Daily tick; on day CUSTOMS_KPI_SCHEDULE_DAY (default 5, in the administration's "
-    "time zone) it runs the whole pipeline for the month just closed.",
-)
-def monthly_close(context: ScheduleEvaluationContext):
-    settings = run_settings()
-    when = context.scheduled_execution_time or datetime.now(timezone.utc)
-    local_day = when.astimezone(settings.zone).date()
-    if local_day.day != settings.schedule_day:
-        return SkipReason(f"runs on day {settings.schedule_day} of the month (today is day {local_day.day})")
-    key = month_to_run(local_day)
-    return RunRequest(run_key=f"monthly_close:{key}", partition_key=key)
+def build_monthly_close(job) -> ScheduleDefinition:
+    @schedule(
+        name="monthly_close",
+        job=job,
+        cron_schedule="0 6 * * *",
+        default_status=DefaultScheduleStatus.STOPPED,
+        description="Daily tick; on day CUSTOMS_KPI_SCHEDULE_DAY (default 5, in the administration's "
+        "time zone) it runs the whole pipeline for the month just closed.",
+    )
+    def monthly_close(context: ScheduleEvaluationContext):
+        settings = run_settings()
+        when = context.scheduled_execution_time or datetime.now(timezone.utc)
+        local_day = when.astimezone(settings.zone).date()
+        if local_day.day != settings.schedule_day:
+            return SkipReason(f"runs on day {settings.schedule_day} of the month (today is day {local_day.day})")
+        key = month_to_run(local_day)
+        return RunRequest(run_key=f"monthly_close:{key}", partition_key=key)
+
+    return monthly_close
 
 
 FRESHNESS_JOB_NAME = "freshness_checks"
@@ -63,5 +65,5 @@ freshness_daily = ScheduleDefinition(
 )
 
 
-def schedules() -> list[ScheduleDefinition]:
-    return [monthly_close, freshness_daily]
+def schedules(pipeline_job) -> list[ScheduleDefinition]:
+    return [build_monthly_close(pipeline_job), freshness_daily]

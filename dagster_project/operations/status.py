@@ -9,6 +9,7 @@ import duckdb
 
 from dagster_project.contract import FEEDS
 from dagster_project.ingest.files import month_key, parse_month
+from dagster_project.ingest.delivery import EMPTY_FOLDER
 from dagster_project.operations.deliveries import digest_of, scan_deliveries
 from dagster_project.operations.freshness import overdue_months
 from dagster_project.settings import Settings
@@ -21,7 +22,7 @@ PROBLEMS = ("failed", "quality failed", "changed on disk", "not loaded", "not pu
 class FeedMonth:
     feed: str
     month: date
-    state: str  # loaded | published ... see PROBLEMS, plus "no delivery", "overdue"
+    state: str  # published ... see PROBLEMS, plus "no delivery", "empty folder", "overdue"
     rows: int | None = None
     rejected: int | None = None
     detail: str = ""
@@ -37,13 +38,13 @@ def _query(path, sql: str, params=None) -> list[tuple]:
         return []
 
 
-def collect_status(settings: Settings, today: date | None = None) -> list[FeedMonth]:
+def collect_status(settings: Settings, today: date | None = None, warnings: list[str] | None = None) -> list[FeedMonth]:
+    """State per feed and month; folders under raw/ that are not read are appended to `warnings`."""
     today = today or datetime.now(timezone.utc).astimezone(settings.zone).date()
-    deliveries, _ = scan_deliveries(settings.raw_dir)
-    on_disk: dict[tuple[str, str], list] = {}
-    for month, d in deliveries.items():
-        for feed, name, sha in d.files:
-            on_disk.setdefault((feed, month), []).append((feed, name, sha))
+    scan = scan_deliveries(settings.raw_dir, settings.first_month)
+    if warnings is not None:
+        warnings.extend(scan.warnings)
+    on_disk = scan.delivered()
     audit_sql = (
         "SELECT feed, strftime(month, '%Y-%m'), list(file), list(file_sha256), sum(rows_accepted), "
         "sum(rows_rejected), string_agg(DISTINCT quality_result, ',') FROM {t} GROUP BY ALL"
@@ -64,7 +65,7 @@ def collect_status(settings: Settings, today: date | None = None) -> list[FeedMo
         return digest_of([(row[0], f, s) for f, s in zip(row[2], row[3])])
 
     out: list[FeedMonth] = []
-    months = sorted({m for _, m in on_disk} | {m for _, m in loaded})
+    months = sorted({m for _, m in scan.deliveries} | {m for _, m in loaded})
     for feed in FEEDS:
         delivered = []
         for month in months:
@@ -75,8 +76,12 @@ def collect_status(settings: Settings, today: date | None = None) -> list[FeedMo
                 fm.rows, fm.rejected = row[4], row[5]
             if key in on_disk:
                 delivered.append(parse_month(month))
+            delivery = scan.deliveries.get(key)
             if key in failures:
                 fm.state, fm.detail = "failed", failures[key]
+            elif delivery and delivery.state == EMPTY_FOLDER:
+                fm.state = "empty folder"
+                fm.detail = "no data file: no delivery" + ("; the loaded month is kept" if row else "")
             elif key in on_disk and not row:
                 fm.state = "not loaded"
             elif row and key in on_disk and digest(row) != digest_of(on_disk[key]):
@@ -87,6 +92,8 @@ def collect_status(settings: Settings, today: date | None = None) -> list[FeedMo
                 fm.state = "published"
             elif row:
                 fm.state = "not published"
+            if delivery and delivery.notes():
+                fm.detail = "; ".join(x for x in (fm.detail, delivery.notes()) if x)
             if fm.state != "no delivery" or row:
                 out.append(fm)
         overdue = overdue_months(delivered, today, settings.due_day)
@@ -97,7 +104,7 @@ def collect_status(settings: Settings, today: date | None = None) -> list[FeedMo
     return out
 
 
-def render_status(items: list[FeedMonth]) -> str:
+def render_status(items: list[FeedMonth], warnings: list[str] | None = None) -> str:
     header = f"{'feed':<13} {'month':<8} {'state':<16} {'rows':>9} {'rejected':>8}  detail"
     lines = [header, "-" * len(header)]
     for i in sorted(items, key=lambda x: (x.feed, x.month)):
@@ -109,4 +116,5 @@ def render_status(items: list[FeedMonth]) -> str:
         counts[i.state] = counts.get(i.state, 0) + 1
     lines.append("")
     lines.append("  ".join(f"{state}: {n}" for state, n in sorted(counts.items())))
+    lines += [f"warning: {w}" for w in warnings or []]
     return "\n".join(lines)
