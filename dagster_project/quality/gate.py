@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dagster_project.contract import Feed
 from dagster_project.contract.catalog import code_sets
+from dagster_project.publish.pseudonym import MissingSecret, resolve_secret
 from dagster_project.quality.compute import metrics_frame, sample_rows
 from dagster_project.quality.ledger import (
     ensure_quality_schema,
@@ -65,6 +66,14 @@ def quality_dir(settings: Settings) -> Path:
     return settings.marts_dir / "quality"
 
 
+def sample_key(settings: Settings) -> str | None:
+    """The pseudonym key for trader ids in samples; None (ids blanked) where none may be used."""
+    try:
+        return resolve_secret(settings)[0]
+    except MissingSecret:
+        return None
+
+
 def _history_months(suite: dict) -> int:
     for exp in suite["expectations"]:
         if exp["kwargs"]["column"] == "row_count_ratio":
@@ -91,6 +100,8 @@ def run_gate(
             f"no suite for feed {feed.name}: run `python -m dagster_project.quality.suites` to write expectations/"
         )
     history = _history_months(suite)
+    if secret is None:
+        secret = sample_key(settings)
     sets = code_sets()
     metrics = {m.name: m for m in feed_metrics(feed, settings.tz, sets)}
     docs_dir = quality_dir(settings) / run_id if data_docs else None
@@ -112,7 +123,7 @@ def run_gate(
                 for f in findings:
                     metric = metrics.get(f.metric)
                     if metric is not None and not f.error:
-                        f.sample = sample_rows(con, feed, metric, month, history)
+                        f.sample = sample_rows(con, feed, metric, month, history, secret)
                 if not findings:
                     result, note = "passed", f"passed ({validation.evaluated} expectations)"
                 else:
@@ -134,8 +145,6 @@ def run_gate(
     if gate_closed:
         # a month is held back: publish the ledger (every check of the run does, so the last
         # one to finish leaves the complete ledger of the run in the published file)
-        from dagster_project.publish.pseudonym import resolve_secret
-
         secret = secret or resolve_secret(settings)[0]
         outcome.ledger_published = publish_ledger(settings, secret)
     return outcome
