@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
+import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TextIO
@@ -21,6 +22,7 @@ from dagster_project.operations.recovery import release_dead_runs
 from dagster_project.operations.sensors import LAUNCHED_BY_TAG
 from dagster_project.partitions import MONTHLY, partition_key
 from dagster_project.publish.pseudonym import MissingSecret, resolve_secret
+from dagster_project.runlock import RunInProgress, run_lock
 from dagster_project.runtime import patched_environ
 from dagster_project.settings import Settings
 
@@ -34,6 +36,7 @@ class Outcome:
     run_id: str | None = None
     months: tuple[date, date] | None = None
     failed_checks: list[str] = field(default_factory=list)
+    busy: bool = False  # refused: another run holds the data dir
 
 
 def month_range(settings: Settings, month_from: date | None, month_to: date | None) -> tuple[date, date]:
@@ -101,8 +104,27 @@ def run_pipeline(
     out: TextIO | None = None,
     launched_by: str = "cli",
 ) -> Outcome:
-    """One Dagster run of the monthly job over [month_from, month_to], recorded in DAGSTER_HOME."""
+    """One Dagster run of the monthly job over [month_from, month_to], recorded in DAGSTER_HOME.
+    Refused at once (Outcome.busy) while another run holds the data dir's run lock."""
     out = out or sys.stdout
+    run_id = str(uuid.uuid4())
+    try:
+        with run_lock(settings, run_id):
+            return _run_locked(settings, run_id, month_from, month_to, full_refresh, verbose, out, launched_by)
+    except RunInProgress as exc:
+        return Outcome(False, [str(exc)], busy=True)
+
+
+def _run_locked(
+    settings: Settings,
+    run_id: str,
+    month_from: date | None,
+    month_to: date | None,
+    full_refresh: bool,
+    verbose: bool,
+    out: TextIO,
+    launched_by: str,
+) -> Outcome:
     try:
         first, last = month_range(settings, month_from, month_to)
     except ValueError as exc:
@@ -127,6 +149,7 @@ def run_pipeline(
                 print(f"run {run_id} was left unfinished by a process that is gone: marked failed", file=out)
             result = job.execute_in_process(
                 instance=instance,
+                run_id=run_id,
                 run_config=run_config,
                 tags={
                     ASSET_PARTITION_RANGE_START_TAG: partition_key(first),

@@ -1,0 +1,133 @@
+"""Running safely: one run at a time, errors that name their cause, settings checked at start,
+a bounded memory budget, no orphaned dbt, bounded quality Data Docs.
+
+Real `customs-kpi run` processes on small generated data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from dagster_project.generate.synth import generate
+from dagster_project.runlock import lock_path, run_lock
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+CLI = BIN / "customs-kpi"
+MONTHS = ("2024-06", "2024-07")
+
+
+def start_cli(settings, *args: str, **env_extra: str) -> tuple[subprocess.Popen, queue.Queue]:
+    env = {**os.environ, **settings.as_env(), **env_extra}
+    proc = subprocess.Popen(
+        [str(CLI), "run", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: ([lines.put(x) for x in proc.stdout], lines.put(None)), daemon=True).start()
+    return proc, lines
+
+
+def wait_for(lines: queue.Queue, marker: str, seen: list[str], timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        if line is None:
+            break
+        seen.append(line)
+        if marker in line:
+            return
+    pytest.fail(f"never saw {marker!r}:\n" + "".join(seen))
+
+
+def drain(proc: subprocess.Popen, lines: queue.Queue, seen: list[str], timeout: float = 600) -> str:
+    proc.wait(timeout=timeout)
+    while True:
+        line = lines.get(timeout=10)
+        if line is None:
+            return "".join(seen)
+        seen.append(line)
+
+
+def run_cli(settings, *args: str, timeout: float = 600, **env_extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, **settings.as_env(), **env_extra}
+    return subprocess.run([str(CLI), "run", *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    data = tmp_path_factory.mktemp("safety")
+    settings = make_settings(data)
+    generate(settings.raw_dir, MONTHS[0], MONTHS[1], declarations_per_month=150, seed=5, tz=settings.tz)
+    return settings
+
+
+# ---- one run at a time ------------------------------------------------------------------------------
+
+
+def test_a_second_run_is_refused_at_once_and_the_first_publishes(world):
+    settings = world
+    first, first_lines = start_cli(settings)
+    seen: list[str] = []
+    wait_for(first_lines, "monthly_pipeline: ", seen)  # printed once the run holds the lock
+    holder = json.loads(lock_path(settings).read_text())
+    second = run_cli(settings, timeout=120)
+    assert second.returncode == 3, second.stdout + second.stderr
+    expected = (f"error: another run is in progress (run {holder['run_id']}, pid {first.pid}, "
+                f"started at {holder['started_at']})")
+    assert expected in second.stderr.splitlines()
+    assert first.poll() is None  # refused while the first was still working
+    output = drain(first, first_lines, seen)
+    assert first.returncode == 0, output
+    assert f"run {holder['run_id']}: published" in output
+    assert settings.published_db.is_file()
+    assert lock_path(settings).read_text() == ""  # released
+
+
+def test_a_killed_run_does_not_block_the_next(world):
+    settings = world
+    proc, lines = start_cli(settings)
+    seen: list[str] = []
+    wait_for(lines, "monthly_pipeline: ", seen)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert json.loads(lock_path(settings).read_text())["pid"] == proc.pid  # the file still names it
+    with run_lock(settings, "next-run"):  # but the kernel released the lock with the process
+        assert json.loads(lock_path(settings).read_text())["run_id"] == "next-run"
+
+
+def test_a_run_launched_with_the_jobs_own_executor_is_refused_while_a_run_works(world):
+    """The daemon (schedule, sensors, the UI) runs the job with its executor, not run_pipeline:
+    `dagster job execute` goes through the same executor."""
+    from dagster_project.instance import ensure_dagster_home
+
+    settings = world
+    ensure_dagster_home(settings)
+    env = {**os.environ, **settings.as_env()}
+    tags = json.dumps({"dagster/asset_partition_range_start": f"{MONTHS[0]}-01",
+                       "dagster/asset_partition_range_end": f"{MONTHS[0]}-01"})
+    with run_lock(settings, "held-by-the-test"):
+        proc = subprocess.run(
+            [str(BIN / "dagster"), "job", "execute", "-m", "dagster_project.definitions", "-j", "monthly_pipeline",
+             "--tags", tags],
+            env=env, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parent.parent,
+        )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"another run is in progress (run held-by-the-test, pid {os.getpid()}" in output
+    assert "STEP_START" not in output  # refused before any step
