@@ -131,3 +131,56 @@ def test_a_run_launched_with_the_jobs_own_executor_is_refused_while_a_run_works(
     assert proc.returncode != 0
     assert f"another run is in progress (run held-by-the-test, pid {os.getpid()}" in output
     assert "STEP_START" not in output  # refused before any step
+
+
+# ---- errors that name their cause; settings checked when the run starts --------------------------------
+
+
+def test_a_bad_setting_stops_the_run_at_once_naming_it(world):
+    proc = run_cli(world, timeout=120, CUSTOMS_KPI_MEMORY_LIMIT="lots")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: CUSTOMS_KPI_MEMORY_LIMIT='lots' is not a DuckDB memory limit")
+    assert len(proc.stderr.splitlines()) == 1 and "Error occurred while executing op" not in proc.stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """Mount a small tmpfs on a folder (we run as root in the sandbox); unmounted afterwards."""
+    mounted: list[Path] = []
+
+    def mount(folder: Path, size: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+        mounted.append(folder)
+
+    try:
+        yield mount
+    finally:
+        for folder in reversed(mounted):
+            subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def copy_world(world, tmp_path: Path):
+    import shutil
+
+    settings = make_settings(tmp_path / "data")
+    shutil.copytree(world.raw_dir, settings.raw_dir)
+    return settings
+
+
+@pytest.mark.parametrize("folder,size", [("work", "512k"), ("marts", "1m")])
+def test_a_full_disk_is_reported_in_one_line_naming_the_file(world, tmp_path, small_disk, folder, size):
+    settings = copy_world(world, tmp_path)
+    full = settings.data_dir / folder
+    small_disk(full, size)
+    proc = run_cli(settings)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    errors = [x for x in proc.stderr.splitlines() if x.startswith("error: ")]
+    assert errors and "Error occurred while executing op" not in proc.stderr
+    full_disk = [x for x in errors if f": No space left on device while writing {full}/" in x]
+    assert full_disk, proc.stderr
+    alerts = (settings.data_dir / "logs" / "alerts.log").read_text()
+    assert f"No space left on device while writing {full}/" in alerts

@@ -28,6 +28,7 @@ from dagster_project.quality.ledger import (
 from dagster_project.quality.metrics import feed_metrics
 from dagster_project.quality.suites import DEFAULT_HISTORY_MONTHS, read_suite
 from dagster_project.quality.validate import Finding, prune_docs, validate_frame
+from dagster_project.runtime import naming_path
 from dagster_project.settings import Settings
 from dagster_project.warehouse.db import work_db
 
@@ -111,7 +112,8 @@ def run_gate(
         if not months:
             return GateOutcome(feed.name, [], len(suite["expectations"]))
         frame = metrics_frame(con, feed, months, tz=settings.tz, code_sets=sets, history_months=history)
-        validation = validate_frame(feed, frame, suite, run_name=run_id, docs_dir=docs_dir)
+        with naming_path(docs_dir or quality_dir(settings)):
+            validation = validate_frame(feed, frame, suite, run_name=run_id, docs_dir=docs_dir)
         by_month: dict[date, list[Finding]] = defaultdict(list)
         for finding in validation.findings:
             by_month[finding.month].append(finding)
