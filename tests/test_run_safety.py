@@ -184,3 +184,55 @@ def test_a_full_disk_is_reported_in_one_line_naming_the_file(world, tmp_path, sm
     assert full_disk, proc.stderr
     alerts = (settings.data_dir / "logs" / "alerts.log").read_text()
     assert f"No space left on device while writing {full}/" in alerts
+
+
+# ---- the default memory budget -----------------------------------------------------------------------
+
+
+def duckdb_shows(memory_limit: str) -> str:
+    import duckdb
+
+    with duckdb.connect(config={"memory_limit": memory_limit}) as con:
+        return con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+
+
+def test_with_no_setting_the_pipeline_and_dbt_get_a_quarter_of_the_memory(tmp_path):
+    from dagster_project.settings import DBT_DIR, machine_memory
+    from dagster_project.warehouse.db import connect
+
+    settings = make_settings(tmp_path)
+    assert settings.memory_limit is None
+    quarter = f"{machine_memory() // 4 // 2**20}MiB"
+    assert settings.duckdb_memory_limit == quarter
+    expected = (duckdb_shows(quarter), str(settings.work_dir / "tmp"))
+
+    con = connect(settings.work_db, settings)
+    try:
+        pipeline = tuple(con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchall()[0])
+    finally:
+        con.close()
+    assert pipeline == expected
+
+    env = {k: v for k, v in os.environ.items() if k != "CUSTOMS_KPI_MEMORY_LIMIT"} | settings.dbt_env()
+    proc = subprocess.run(
+        [str(BIN / "dbt"), "show", "--quiet", "--output", "json", "--project-dir", str(DBT_DIR),
+         "--profiles-dir", str(DBT_DIR), "--target-path", str(tmp_path / "target"), "--inline",
+         "select current_setting('memory_limit') as m, current_setting('temp_directory') as t"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    shown = json.loads(proc.stdout[proc.stdout.index("{"):])["show"][0]
+    assert (shown["m"], shown["t"]) == expected
+
+
+def test_the_memory_setting_overrides_the_default(tmp_path):
+    from dagster_project.warehouse.db import connect
+
+    settings = make_settings(tmp_path, CUSTOMS_KPI_MEMORY_LIMIT="300MiB")
+    con = connect(settings.work_db, settings)
+    try:
+        assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == duckdb_shows("300MiB")
+    finally:
+        con.close()
+    assert settings.dbt_env()["CUSTOMS_KPI_MEMORY_LIMIT"] == "300MiB"
