@@ -236,3 +236,57 @@ def test_the_memory_setting_overrides_the_default(tmp_path):
     finally:
         con.close()
     assert settings.dbt_env()["CUSTOMS_KPI_MEMORY_LIMIT"] == "300MiB"
+
+
+# ---- dbt ends with the run's process ------------------------------------------------------------------
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_killing_the_run_ends_its_dbt_child(world, tmp_path, sig):
+    settings = copy_world(world, tmp_path)
+    proc, lines = start_cli(settings)
+    seen: list[str] = []
+    wait_for(lines, "customs_dbt_models: rebuilding months", seen)
+    deadline = time.monotonic() + 60
+    dbt = []
+    while not dbt and time.monotonic() < deadline:
+        dbt = [p for p in children(proc.pid) if " build " in cmdline(p) and "dbt" in cmdline(p)]
+        time.sleep(0.05)
+    assert dbt, "dbt build never started:\n" + "".join(seen)
+    os.kill(proc.pid, sig)  # the run's process only, not its process group
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 5  # a live orphan would run its build on for far longer
+    while running(dbt[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = running(dbt[0])
+    if alive:
+        os.kill(dbt[0], signal.SIGKILL)
+    assert not alive, f"dbt (pid {dbt[0]}) outlived the run's process"
