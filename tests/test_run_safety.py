@@ -290,3 +290,32 @@ def test_killing_the_run_ends_its_dbt_child(world, tmp_path, sig):
     if alive:
         os.kill(dbt[0], signal.SIGKILL)
     assert not alive, f"dbt (pid {dbt[0]}) outlived the run's process"
+
+
+# ---- quality Data Docs stay bounded --------------------------------------------------------------------
+
+
+def test_quality_docs_keep_the_newest_runs_and_those_behind_passed_months(tmp_path):
+    from dagster_project.quality.gate import run_gate
+    from tests.test_quality_gate import APR, DECL, FEB, JAN, MAR, declarations, deliver
+
+    settings = make_settings(tmp_path, CUSTOMS_KPI_KEEP_QUALITY_RUNS="2")
+    docs = settings.marts_dir / "quality"
+
+    def check(run_id, months):
+        return run_gate(settings, DECL, months, run_id=run_id, data_docs=True)
+
+    for month in (JAN, FEB, MAR):
+        deliver(settings, DECL, month, declarations(month, 20))
+    assert check("r1-passed", [JAN, FEB]).passed
+    assert check("r2-passed", [MAR]).passed
+    for i in range(3, 6):  # April keeps failing: too few rows
+        deliver(settings, DECL, APR, declarations(APR, 3), name=f"try{i}.csv")
+        assert not check(f"r{i}-failed", [APR]).passed
+    assert sorted(p.name for p in docs.iterdir()) == ["r1-passed", "r2-passed", "r4-failed", "r5-failed"]
+
+    deliver(settings, DECL, FEB, declarations(FEB, 20), name="again.csv")  # February checked anew
+    outcome = check("r6-passed", [FEB])  # April, still failing, is checked again too
+    assert [(m.month, m.result) for m in outcome.months] == [(FEB, "passed"), (APR, "failed")]
+    # r1 still shows January's check; February's is now r6's; r4 falls out of the newest two
+    assert sorted(p.name for p in docs.iterdir()) == ["r1-passed", "r2-passed", "r5-failed", "r6-passed"]

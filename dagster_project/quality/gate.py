@@ -33,6 +33,30 @@ from dagster_project.settings import Settings
 from dagster_project.warehouse.db import work_db
 
 
+# The run whose Data Docs show each feed-month's latest check: the docs behind months that passed
+# (published, or waiting for the next publish) are kept however old.
+DOCS_RUNS_DDL = """
+CREATE TABLE IF NOT EXISTS meta.quality_docs (
+    feed VARCHAR NOT NULL,
+    month DATE NOT NULL,
+    run_id VARCHAR NOT NULL,
+    PRIMARY KEY (feed, month)
+)
+"""
+
+
+def docs_in_use(con) -> set[str]:
+    """Runs whose Data Docs show the latest check of a feed-month that passed (or was overridden)."""
+    con.execute(DOCS_RUNS_DDL)
+    rows = con.execute(
+        "SELECT DISTINCT d.run_id FROM meta.quality_docs d JOIN ("
+        "  SELECT feed, month FROM raw.load_audit GROUP BY feed, month"
+        "  HAVING bool_and(quality_result IN ('passed', 'overridden'))"
+        ") a ON a.feed = d.feed AND a.month = d.month"
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
 @dataclass
 class MonthResult:
     month: date
@@ -136,14 +160,20 @@ def run_gate(
                         result, note = "failed", _failure_note(findings)
                 record_result(con, feed.name, month, result, note)
                 results.append(MonthResult(month, result, note, findings))
+            if data_docs:
+                con.execute(DOCS_RUNS_DDL)
+                con.executemany(
+                    "INSERT OR REPLACE INTO meta.quality_docs VALUES (?, ?, ?)", [[feed.name, m, run_id] for m in months]
+                )
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
         gate_closed = bool(held_back(con))
+        keep_docs = docs_in_use(con) | {run_id} if data_docs else set()
     outcome = GateOutcome(feed.name, results, validation.evaluated, validation.docs_index, validation.docs_page)
     if data_docs:
-        prune_docs(quality_dir(settings))
+        prune_docs(quality_dir(settings), settings.keep_quality_runs, keep_docs)
     if gate_closed:
         # a month is held back: publish the ledger (every check of the run does, so the last
         # one to finish leaves the complete ledger of the run in the published file)
