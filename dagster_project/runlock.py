@@ -62,6 +62,21 @@ def busy_message(info: dict) -> str:
     )
 
 
+def run_in_progress(settings: Settings) -> str | None:
+    """The busy message while a run holds the lock, else None (the lock is not kept)."""
+    path = lock_path(settings)
+    if not path.is_file():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return busy_message(holder(path))
+    finally:
+        os.close(fd)
+    return None
+
+
 @contextmanager
 def run_lock(settings: Settings, run_id: str) -> Iterator[Path]:
     """Hold the data dir's run lock for the block; raises RunInProgress at once when taken."""

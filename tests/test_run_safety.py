@@ -319,3 +319,22 @@ def test_quality_docs_keep_the_newest_runs_and_those_behind_passed_months(tmp_pa
     assert [(m.month, m.result) for m in outcome.months] == [(FEB, "passed"), (APR, "failed")]
     # r1 still shows January's check; February's is now r6's; r4 falls out of the newest two
     assert sorted(p.name for p in docs.iterdir()) == ["r1-passed", "r2-passed", "r5-failed", "r6-passed"]
+
+
+def test_the_delivery_sensor_waits_while_a_run_holds_the_lock(tmp_path):
+    from dagster import DagsterInstance, build_sensor_context
+
+    from dagster_project.operations.sensors import raw_delivery_sensor
+    from dagster_project.runtime import patched_environ
+
+    settings = make_settings(tmp_path)
+    generate(settings.raw_dir, "2024-06", "2024-06", declarations_per_month=20, seed=3, tz=settings.tz)
+
+    def evaluate(cursor):
+        with patched_environ(settings.as_env()):
+            return raw_delivery_sensor(build_sensor_context(instance=DagsterInstance.ephemeral(), cursor=cursor))
+
+    with run_lock(settings, "busy-run"):
+        waiting = evaluate(None)
+    assert "another run is in progress (run busy-run" in waiting.skip_message
+    assert [r.partition_key for r in evaluate(None).run_requests] == ["2024-06-01"]  # once it is free

@@ -19,6 +19,7 @@ from dagster_project.jobs import monthly_pipeline
 from dagster_project.operations.alerts import alert_lines, failure_messages, send_alert
 from dagster_project.operations.deliveries import loaded_deliveries, scan_deliveries
 from dagster_project.partitions import MONTHLY, partition_key
+from dagster_project.runlock import run_in_progress
 from dagster_project.runtime import run_settings
 
 LAUNCHED_BY_TAG = "customs_kpi/launched_by"
@@ -40,6 +41,9 @@ def plan_runs(on_disk: dict[str, str], loaded: dict[str, str], requested: dict[s
 )
 def raw_delivery_sensor(context: SensorEvaluationContext):
     settings = run_settings()
+    busy = run_in_progress(settings)
+    if busy:  # a run launched now would be refused, and this month never asked for again
+        return SkipReason(f"{busy}; will look again")
     state = json.loads(context.cursor) if context.cursor else {}
     deliveries, hashes = scan_deliveries(settings.raw_dir, state.get("hashes"))
     try:
