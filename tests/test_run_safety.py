@@ -338,3 +338,24 @@ def test_the_delivery_sensor_waits_while_a_run_holds_the_lock(tmp_path):
         waiting = evaluate(None)
     assert "another run is in progress (run busy-run" in waiting.skip_message
     assert [r.partition_key for r in evaluate(None).run_requests] == ["2024-06-01"]  # once it is free
+
+
+def test_the_root_cause_is_found_through_causes_and_handled_errors():
+    from dagster._utils.error import serializable_error_info_from_exc_info
+
+    from dagster_project.operations.alerts import root_cause
+
+    def failing():
+        try:
+            raise OSError(28, "No space left on device", "/data/work/warehouse.duckdb.wal")
+        except OSError:
+            raise RuntimeError("cannot rollback - no transaction is active")  # masks the first
+
+    try:
+        try:
+            failing()
+        except RuntimeError as exc:
+            raise ValueError('Error occurred while executing op "raw__declarations":') from exc
+    except ValueError:
+        info = serializable_error_info_from_exc_info(sys.exc_info())
+    assert root_cause(info) == "No space left on device while writing /data/work/warehouse.duckdb.wal"
