@@ -110,13 +110,15 @@ def test_no_trader_id_in_dagster_home(failed_run):
 
 def test_no_trader_id_in_the_quality_check_metadata(failed_run):
     """The failed check's samples are there, with the rejected rows' text blanked."""
-    from dagster import AssetKey, DagsterInstance, DagsterEventType, EventRecordsFilter
+    from dagster import AssetKey, DagsterEventType, DagsterInstance
 
     settings, _, _ = failed_run
     with DagsterInstance.from_config(str(settings.dagster_home_dir)) as instance:
-        records = instance.get_event_records(EventRecordsFilter(DagsterEventType.ASSET_CHECK_EVALUATION))
-        failed = [r.event_log_entry.dagster_event.event_specific_data for r in records]
-        failed = [e for e in failed if not e.passed and e.asset_key == AssetKey(["raw", "declarations"])]
+        (run,) = instance.get_runs()
+        records = instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+        failed = [r.dagster_event.event_specific_data for r in records]
+        failed = [e for e in failed if not e.passed and e.asset_key == AssetKey(["raw", "declarations"])
+                  and e.check_name == "quality"]
     assert failed
     findings = failed[0].metadata["failed_expectations"].value
     (share,) = [f for f in findings if f["expectation"] == "reject_share"]
