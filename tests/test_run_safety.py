@@ -129,8 +129,28 @@ def test_a_run_launched_with_the_jobs_own_executor_is_refused_while_a_run_works(
         )
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert f"another run is in progress (run held-by-the-test, pid {os.getpid()}" in output
+    busy = f"another run is in progress (run held-by-the-test, pid {os.getpid()}"
+    assert busy in output
     assert "STEP_START" not in output  # refused before any step
+
+    # the failure alert the daemon would send says why
+    from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context
+
+    from dagster_project.operations.sensors import run_failure_alert
+    from dagster_project.runtime import patched_environ
+
+    with DagsterInstance.from_config(str(settings.dagster_home_dir)) as instance:
+        run = next(r for r in instance.get_runs() if r.job_name == "monthly_pipeline" and r.is_failure
+                   and "customs_kpi/launched_by" not in r.tags)
+        (failure,) = instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE)
+        context = build_run_status_sensor_context(
+            sensor_name="run_failure_alert", dagster_instance=instance, dagster_run=run,
+            dagster_event=failure.dagster_event,
+        ).for_run_failure()
+        with patched_environ(settings.as_env()):
+            run_failure_alert(context)
+    alerts = (settings.data_dir / "logs" / "alerts.log").read_text().splitlines()
+    assert any(f"run={run.run_id[:8]}" in line and busy in line for line in alerts)
 
 
 # ---- errors that name their cause; settings checked when the run starts --------------------------------

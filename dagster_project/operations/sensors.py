@@ -16,7 +16,7 @@ from dagster import (
 
 from dagster_project.ingest.files import parse_month
 from dagster_project.jobs import monthly_pipeline
-from dagster_project.operations.alerts import alert_lines, failure_messages, send_alert
+from dagster_project.operations.alerts import alert_lines, failure_messages, root_cause, send_alert
 from dagster_project.operations.deliveries import loaded_deliveries, scan_deliveries
 from dagster_project.partitions import MONTHLY, partition_key
 from dagster_project.runlock import run_in_progress
@@ -85,7 +85,11 @@ def run_failure_alert(context: RunFailureSensorContext):
     start = run.tags.get("dagster/asset_partition_range_start") or run.tags.get("dagster/partition", "?")
     end = run.tags.get("dagster/asset_partition_range_end") or start
     months = start[:7] if start == end else f"{start[:7]}..{end[:7]}"
-    send_alert(settings, alert_lines(run.run_id, months, failure_messages(context.get_step_failure_events())))
+    messages = failure_messages(context.get_step_failure_events())
+    error = getattr(context.failure_event.event_specific_data, "error", None)
+    if not messages and error is not None:  # failed before any step, e.g. refused: another run works
+        messages = [root_cause(error)]
+    send_alert(settings, alert_lines(run.run_id, months, messages))
 
 
 def sensors():
