@@ -8,7 +8,7 @@ from dagster_project.assets.dbt import build_dbt_assets, dbt_resource, marts_ass
 from dagster_project.assets.publish import build_publish_asset
 from dagster_project.assets.report import build_report_assets
 from dagster_project.assets.raw import raw_assets, raw_checks
-from dagster_project.jobs import build_monthly_pipeline
+from dagster_project.jobs import build_monthly_pipeline, locked_in_process_executor
 from dagster_project.operations.freshness import freshness_checks
 from dagster_project.operations.progress import progress_logger
 from dagster_project.operations.schedules import freshness_job, schedules
@@ -49,4 +49,6 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         sensors=sensors(monthly_pipeline, partitions),
         loggers={"progress": progress_logger},
         resources={"dbt": dbt_resource()},
+        # materialisations launched from the UI: one process, under the run lock, like the monthly job
+        executor=locked_in_process_executor,
     )

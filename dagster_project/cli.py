@@ -13,6 +13,9 @@ from pathlib import Path
 from dagster_project.settings import PROJECT_ROOT, Settings, SettingsError
 
 
+EXIT_BUSY = 3  # `run` refused: another run holds the data dir
+
+
 def _month(text: str) -> date:
     from dagster_project.ingest.files import parse_month
 
@@ -36,6 +39,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     for message in outcome.failures:
         print(f"error: {message}", file=sys.stderr)
+    if outcome.busy:
+        return EXIT_BUSY
     return 0 if outcome.success else 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
+import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TextIO
@@ -22,6 +23,7 @@ from dagster_project.operations.recovery import release_dead_runs
 from dagster_project.operations.sensors import LAUNCHED_BY_TAG
 from dagster_project.partitions import monthly_partitions, partition_key
 from dagster_project.publish.pseudonym import MissingSecret, resolve_secret
+from dagster_project.runlock import RunInProgress, run_lock
 from dagster_project.runtime import patched_environ
 from dagster_project.settings import Settings
 
@@ -36,6 +38,7 @@ class Outcome:
     months: tuple[date, date] | None = None
     failed_checks: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # folders under raw/ that were not read, by name
+    busy: bool = False  # refused: another run holds the data dir
 
 
 def month_range(
@@ -112,8 +115,27 @@ def run_pipeline(
     out: TextIO | None = None,
     launched_by: str = "cli",
 ) -> Outcome:
-    """One Dagster run of the monthly job over [month_from, month_to], recorded in DAGSTER_HOME."""
+    """One Dagster run of the monthly job over [month_from, month_to], recorded in DAGSTER_HOME.
+    Refused at once (Outcome.busy) while another run holds the data dir's run lock."""
     out = out or sys.stdout
+    run_id = str(uuid.uuid4())
+    try:
+        with run_lock(settings, run_id):
+            return _run_locked(settings, run_id, month_from, month_to, full_refresh, verbose, out, launched_by)
+    except RunInProgress as exc:
+        return Outcome(False, [str(exc)], busy=True)
+
+
+def _run_locked(
+    settings: Settings,
+    run_id: str,
+    month_from: date | None,
+    month_to: date | None,
+    full_refresh: bool,
+    verbose: bool,
+    out: TextIO,
+    launched_by: str,
+) -> Outcome:
     warnings: list[str] = []
     try:
         first, last = month_range(settings, month_from, month_to, warnings)
@@ -138,10 +160,11 @@ def run_pipeline(
             run_config["loggers"] = {"progress": {}}
         print(f"{PIPELINE_JOB_NAME}: {month_key(first)} .. {month_key(last)}", file=out, flush=True)
         with DagsterInstance.get() as instance:
-            for run_id in release_dead_runs(instance):  # a killed run must not hold the pool slot
-                print(f"run {run_id} was left unfinished by a process that is gone: marked failed", file=out)
+            for dead in release_dead_runs(instance):  # a killed run must not hold the pool slot
+                print(f"run {dead} was left unfinished by a process that is gone: marked failed", file=out)
             result = job.execute_in_process(
                 instance=instance,
+                run_id=run_id,
                 run_config=run_config,
                 tags={
                     ASSET_PARTITION_RANGE_START_TAG: partition_key(first),

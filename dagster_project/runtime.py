@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 
 from dagster import AssetExecutionContext
 
@@ -39,3 +40,15 @@ def patched_environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@contextmanager
+def naming_path(path: Path | str) -> Iterator[None]:
+    """An OSError raised in the block without a file name (a failed write() or close(), as on
+    a full disk) is raised again naming `path`, the file or folder being written."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise

@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import date
+from urllib.parse import urlparse
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -86,6 +87,69 @@ def _non_negative_int(env: dict[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+# ---- run safety: resources, alerts, quality Data Docs -------------------------------------------
+MEMORY_SHARE = 4  # with no CUSTOMS_KPI_MEMORY_LIMIT, DuckDB may take a quarter of the machine's memory
+MEMORY_HINT = "a DuckDB memory limit such as 4GB, 1500MiB or 25%"
+KEEP_QUALITY_RUNS = 10
+
+
+def machine_memory() -> int:
+    """Bytes of memory this process may use: physical memory, or the cgroup's limit when lower."""
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    for limit_file in (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes")):
+        try:
+            text = limit_file.read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))
+    return total
+
+
+def default_memory_limit() -> str:
+    """DuckDB's limit when none is set: a quarter of the machine's memory, in MiB. The pipeline
+    process and dbt's child never hold DuckDB at the same time (the work file takes one writer,
+    and the dbt step closes its connection before dbt starts), so each may use all of it."""
+    return f"{max(machine_memory() // MEMORY_SHARE // 2**20, 64)}MiB"
+
+
+def _memory_limit(env: dict[str, str], name: str) -> str | None:
+    """The value as DuckDB takes it (DuckDB itself parses it: 4GB, 1500MiB, 25%, ...)."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    import duckdb
+
+    try:
+        with duckdb.connect(config={"memory_limit": raw, "threads": 1}) as con:
+            con.execute("SELECT current_setting('memory_limit')").fetchall()  # a limit of 0 fails here
+    except duckdb.Error as exc:
+        reason = str(exc).splitlines()[0]
+        raise SettingsError(f"{name}={raw!r} is not {MEMORY_HINT} (DuckDB: {reason})") from None
+    return raw
+
+
+def _count(env: dict[str, str], name: str, minimum: int) -> int | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise SettingsError(f"{name}={raw!r} is not a number (a whole number, at least {minimum})")
+    if int(raw) < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {raw}")
+    return int(raw)
+
+
+def _webhook(env: dict[str, str], name: str) -> str | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    url = urlparse(raw)
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise SettingsError(f"{name}={raw!r} is not an http(s) URL")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -100,6 +164,7 @@ class Settings:
     due_day: int = 10  # a feed's month is overdue once this day of the next month has passed
     first_month: date = DEFAULT_FIRST_MONTH  # the first monthly partition; older month folders are refused
     settle_seconds: int = DEFAULT_SETTLE_SECONDS  # the sensor runs a month once its content is this old
+    keep_quality_runs: int = KEEP_QUALITY_RUNS  # quality Data Docs kept (besides published months')
 
     # ---- derived locations -------------------------------------------------
     @property
@@ -129,6 +194,16 @@ class Settings:
         return self.dagster_home or (self.data_dir / "dagster_home")
 
     @property
+    def duckdb_temp_dir(self) -> Path:
+        """Where DuckDB spills what does not fit in its memory limit."""
+        return self.work_dir / "tmp"
+
+    @property
+    def duckdb_memory_limit(self) -> str:
+        """CUSTOMS_KPI_MEMORY_LIMIT, or a quarter of the machine's memory."""
+        return self.memory_limit or default_memory_limit()
+
+    @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.tz)
 
@@ -145,15 +220,10 @@ class Settings:
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise SettingsError(f"{ENV_PREFIX}TZ={tz!r} is not an IANA time zone") from exc
 
-        threads_raw = env.get(f"{ENV_PREFIX}THREADS")
-        threads = None
-        if threads_raw:
-            try:
-                threads = int(threads_raw)
-            except ValueError as exc:
-                raise SettingsError(f"{ENV_PREFIX}THREADS={threads_raw!r} is not a number") from exc
-            if threads < 1:
-                raise SettingsError(f"{ENV_PREFIX}THREADS must be at least 1, got {threads}")
+        threads = _count(env, f"{ENV_PREFIX}THREADS", 1)
+        memory_limit = _memory_limit(env, f"{ENV_PREFIX}MEMORY_LIMIT")
+        alert_webhook = _webhook(env, f"{ENV_PREFIX}ALERT_WEBHOOK")
+        keep_quality_runs = _count(env, f"{ENV_PREFIX}KEEP_QUALITY_RUNS", 1) or KEEP_QUALITY_RUNS
 
         schedule_day = _day(env, f"{ENV_PREFIX}SCHEDULE_DAY", 5)
         due_day = _day(env, f"{ENV_PREFIX}DUE_DAY", 10)
@@ -164,9 +234,10 @@ class Settings:
             dagster_home=Path(home).resolve() if home else None,
             secret=env.get(f"{ENV_PREFIX}SECRET") or None,
             demo=_flag(env, f"{ENV_PREFIX}DEMO"),
-            memory_limit=env.get(f"{ENV_PREFIX}MEMORY_LIMIT") or None,
+            memory_limit=memory_limit,
             threads=threads,
-            alert_webhook=env.get(f"{ENV_PREFIX}ALERT_WEBHOOK") or None,
+            alert_webhook=alert_webhook,
+            keep_quality_runs=keep_quality_runs,
             schedule_day=schedule_day,
             due_day=due_day,
             first_month=_first_month(env, f"{ENV_PREFIX}FIRST_MONTH"),
@@ -174,10 +245,9 @@ class Settings:
         )
 
     def duckdb_config(self) -> dict[str, str]:
-        """DuckDB connection settings for this run's resource limits."""
-        config: dict[str, str] = {}
-        if self.memory_limit:
-            config["memory_limit"] = self.memory_limit
+        """DuckDB connection settings for this run's resource limits (memory: see
+        `duckdb_memory_limit`; spilling to `duckdb_temp_dir`)."""
+        config = {"memory_limit": self.duckdb_memory_limit, "temp_directory": str(self.duckdb_temp_dir)}
         if self.threads:
             config["threads"] = str(self.threads)
         return config
@@ -196,6 +266,7 @@ class Settings:
             f"{ENV_PREFIX}DUE_DAY": self.due_day,
             f"{ENV_PREFIX}FIRST_MONTH": f"{self.first_month:%Y-%m}",
             f"{ENV_PREFIX}SETTLE_SECONDS": self.settle_seconds,
+            f"{ENV_PREFIX}KEEP_QUALITY_RUNS": self.keep_quality_runs,
         }
         env.update({k: str(v) for k, v in optional.items() if v is not None})
         return env
@@ -205,9 +276,9 @@ class Settings:
         env = {
             "CUSTOMS_KPI_WORK_DB": str(self.work_db),
             "CUSTOMS_KPI_TZ": self.tz,
+            "CUSTOMS_KPI_MEMORY_LIMIT": self.duckdb_memory_limit,
+            "CUSTOMS_KPI_DUCKDB_TEMP_DIR": str(self.duckdb_temp_dir),
         }
-        if self.memory_limit:
-            env["CUSTOMS_KPI_MEMORY_LIMIT"] = self.memory_limit
         if self.threads:
             env["CUSTOMS_KPI_THREADS"] = str(self.threads)
         return env

@@ -32,7 +32,7 @@ def test_settings_defaults_and_overrides(tmp_path):
          "CUSTOMS_KPI_MEMORY_LIMIT": "3GB", "DAGSTER_HOME": str(tmp_path / "dh")}
     )
     assert s.raw_dir == tmp_path / "raw" and s.tz == "Asia/Almaty"
-    assert s.duckdb_config() == {"memory_limit": "3GB", "threads": "2"}
+    assert s.duckdb_config() == {"memory_limit": "3GB", "threads": "2", "temp_directory": str(tmp_path / "work" / "tmp")}
     assert s.dagster_home_dir == tmp_path / "dh"
     assert Settings.from_env(s.as_env()) == s
 
@@ -41,10 +41,25 @@ def test_settings_defaults_and_overrides(tmp_path):
     ({"CUSTOMS_KPI_TZ": "Mars/Olympus"}, "not an IANA time zone"),
     ({"CUSTOMS_KPI_THREADS": "many"}, "is not a number"),
     ({"CUSTOMS_KPI_THREADS": "0"}, "at least 1"),
+    ({"CUSTOMS_KPI_MEMORY_LIMIT": "lots"}, r"CUSTOMS_KPI_MEMORY_LIMIT='lots' is not a DuckDB memory limit"),
+    ({"CUSTOMS_KPI_MEMORY_LIMIT": "100"}, r"CUSTOMS_KPI_MEMORY_LIMIT='100' is not a DuckDB memory limit .*Unknown unit"),
+    ({"CUSTOMS_KPI_MEMORY_LIMIT": "150%"}, "CUSTOMS_KPI_MEMORY_LIMIT='150%'"),
+    ({"CUSTOMS_KPI_MEMORY_LIMIT": "0%"}, "CUSTOMS_KPI_MEMORY_LIMIT='0%'"),
+    ({"CUSTOMS_KPI_ALERT_WEBHOOK": "hooks.example.org/x"}, "CUSTOMS_KPI_ALERT_WEBHOOK=.* is not an http"),
+    ({"CUSTOMS_KPI_ALERT_WEBHOOK": "ftp://hooks.example.org/x"}, "is not an http"),
+    ({"CUSTOMS_KPI_KEEP_QUALITY_RUNS": "0"}, "CUSTOMS_KPI_KEEP_QUALITY_RUNS must be at least 1"),
+    ({"CUSTOMS_KPI_SCHEDULE_DAY": "31"}, "CUSTOMS_KPI_SCHEDULE_DAY='31' must be a day"),
+    ({"CUSTOMS_KPI_DUE_DAY": "x"}, "CUSTOMS_KPI_DUE_DAY='x' must be a day"),
 ])
 def test_bad_settings_are_clear_errors(env, message):
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env)
+
+
+@pytest.mark.parametrize("value", ["4GB", "1500MiB", "25%", "2 GB", "500mb"])
+def test_memory_limits_in_duckdbs_forms_are_accepted(value):
+    s = Settings.from_env({"CUSTOMS_KPI_MEMORY_LIMIT": value})
+    assert s.duckdb_config()["memory_limit"] == s.dbt_env()["CUSTOMS_KPI_MEMORY_LIMIT"] == value
 
 
 def test_settings_are_read_when_asked_not_at_import(monkeypatch, tmp_path):

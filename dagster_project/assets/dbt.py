@@ -13,6 +13,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from dagster_project.ingest.schema import ensure_raw_schema
 from dagster_project.runtime import context_months, patched_environ, run_settings
 from dagster_project.transform.args import dbt_build_args
+from dagster_project.transform.child import DBT_CHILD
 from dagster_project.transform.project import dbt_project, ensure_manifest
 from dagster_project.transform.window import build_window
 from dagster_project.warehouse.db import work_db
@@ -94,8 +95,9 @@ def build_dbt_assets(partitions: PartitionsDefinition):
 
 
 def dbt_resource() -> DbtCliResource:
-    """dbt from this interpreter's environment (.venv/bin/dbt), whatever the PATH."""
-    return DbtCliResource(project_dir=dbt_project(), dbt_executable=str(Path(sys.executable).with_name("dbt")))
+    """dbt from this interpreter's environment (.venv/bin/dbt), whatever the PATH, started through
+    `customs-kpi-dbt` so that it ends with the run's process (transform/child.py)."""
+    return DbtCliResource(project_dir=dbt_project(), dbt_executable=str(Path(sys.executable).with_name(DBT_CHILD)))
 
 
 def marts_asset_keys(assets_def) -> list[AssetKey]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
@@ -10,6 +11,33 @@ from pathlib import Path
 from dagster_project.settings import Settings
 
 ALERT_LOG = Path("logs") / "alerts.log"
+
+_QUALIFIED_CLASS = re.compile(r"^[\w.]+(?:Error|Exception|Exit|Interrupt|Warning|Failure)?: ")
+_ERRNO = re.compile(r"^\[Errno \d+\] ")
+_PATH = re.compile(r"""["'](/[^"']+)["']""")
+NO_SPACE = "No space left on device"
+
+
+def _first_line(error) -> str:
+    text = (error.message or "").strip()
+    line = text.splitlines()[0] if text else error.cls_name
+    return _ERRNO.sub("", _QUALIFIED_CLASS.sub("", line, count=1)).strip()
+
+
+def root_cause(error) -> str:
+    """The innermost error of a failure's chain (causes, and the errors being handled when a
+    later one was raised), in one line, naming the file or folder where one of the chain does."""
+    chain = []
+    while error is not None and len(chain) < 50:
+        chain.append(error)
+        error = error.cause or error.context
+    inner = _first_line(chain[-1])
+    path = next((m.group(1) for e in reversed(chain) for m in [_PATH.search(e.message or "")] if m), None)
+    if NO_SPACE in inner:
+        return f"{NO_SPACE} while writing {path}" if path else NO_SPACE
+    if path and path not in inner:
+        return f"{inner} ({path})"
+    return inner
 
 
 def failure_messages(events) -> list[str]:
@@ -35,8 +63,7 @@ def failure_messages(events) -> list[str]:
             failed = [x.strip() for x in data.error.message.strip().splitlines()[1:] if x.strip()]
             messages.extend(check_reasons.get(event.step_key) or [f"blocking check failed: {', '.join(failed)}"])
         elif data.error is not None:
-            first = data.error.message.strip().splitlines()[0] if data.error.message.strip() else data.error.cls_name
-            messages.append(f"{event.step_key}: {first}")
+            messages.append(f"{event.step_key}: {root_cause(data.error)}")
     return messages
 
 

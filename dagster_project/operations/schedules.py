@@ -11,6 +11,7 @@ from dagster import (
     ScheduleEvaluationContext,
     SkipReason,
     define_asset_job,
+    in_process_executor,
     schedule,
 )
 
@@ -54,6 +55,7 @@ freshness_job = define_asset_job(
         *[AssetCheckKey(raw_asset_key(f), "delivery_freshness") for f in FEEDS]
     ),
     description="Evaluate every feed's delivery freshness check (a month overdue shows in the UI).",
+    executor_def=in_process_executor,  # reads only: not under the run lock that writing runs take
 )
 
 freshness_daily = ScheduleDefinition(

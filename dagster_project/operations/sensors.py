@@ -18,9 +18,10 @@ from dagster import (
 )
 
 from dagster_project.ingest.files import parse_month
-from dagster_project.operations.alerts import alert_lines, failure_messages, send_alert
+from dagster_project.operations.alerts import alert_lines, failure_messages, root_cause, send_alert
 from dagster_project.operations.deliveries import loaded_digests, loaded_entries, scan_deliveries
 from dagster_project.partitions import partition_key
+from dagster_project.runlock import run_in_progress
 from dagster_project.runtime import run_settings
 
 LAUNCHED_BY_TAG = "customs_kpi/launched_by"
@@ -58,6 +59,9 @@ def build_raw_delivery_sensor(job, partitions: PartitionsDefinition) -> SensorDe
     )
     def raw_delivery_sensor(context: SensorEvaluationContext):
         settings = run_settings()
+        busy = run_in_progress(settings)
+        if busy:  # a run launched now would be refused, and this month never asked for again
+            return SkipReason(f"{busy}; will look again")
         state = json.loads(context.cursor) if context.cursor else {}
         scan = scan_deliveries(settings.raw_dir, settings.first_month, state.get("hashes"))
         if scan.warnings != state.get("warnings", []):
@@ -118,7 +122,11 @@ def build_run_failure_alert(job) -> SensorDefinition:
         start = run.tags.get("dagster/asset_partition_range_start") or run.tags.get("dagster/partition", "?")
         end = run.tags.get("dagster/asset_partition_range_end") or start
         months = start[:7] if start == end else f"{start[:7]}..{end[:7]}"
-        send_alert(settings, alert_lines(run.run_id, months, failure_messages(context.get_step_failure_events())))
+        messages = failure_messages(context.get_step_failure_events())
+        error = getattr(context.failure_event.event_specific_data, "error", None)
+        if not messages and error is not None:  # failed before any step, e.g. refused: another run works
+            messages = [root_cause(error)]
+        send_alert(settings, alert_lines(run.run_id, months, messages))
 
     return run_failure_alert
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from dagster_project.publish.publisher import LEDGER_TABLES
 from dagster_project.publish.swap import build_dir, swap_dir, sweep
 from dagster_project.settings import DBT_DIR, Settings
+from dagster_project.transform.child import DBT_CHILD
 from dagster_project.transform.project import TARGET_DIR
 
 SITE_FILES = {"static_index.html": "index.html", "manifest.json": "manifest.json", "catalog.json": "catalog.json"}
@@ -78,7 +79,7 @@ def generate_dictionary(settings: Settings) -> Dictionary:
         (target / name).unlink(missing_ok=True)
         if reuse and (TARGET_DIR / name).is_file():
             shutil.copy2(TARGET_DIR / name, target / name)
-    dbt = Path(sys.executable).with_name("dbt")
+    dbt = Path(sys.executable).with_name(DBT_CHILD)  # ends with this process (transform/child.py)
     proc = subprocess.run(
         [str(dbt), "docs", "generate", "--static", *(["--no-compile"] if reuse else []),
          "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),

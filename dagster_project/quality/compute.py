@@ -6,6 +6,11 @@ cross-month duplicate count is one more semi-join, and the row counts,
 rejected shares and the row-count history come from `raw.load_audit`. Only
 the result (one row per month, one column per metric) reaches pandas;
 offending rows are fetched afterwards, at most ten per failed expectation.
+
+Samples end up in Dagster's run storage and UI, outside the work database,
+so they carry no trader identity: trader ids become their pseudonyms (blank
+without a key) and the raw text of a rejected row of a feed that holds trader
+ids is blanked, as in the published `load_rejects`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import duckdb
 import pandas as pd
 
 from dagster_project.contract import Feed
+from dagster_project.publish.pseudonym import pseudonym
+from dagster_project.publish.publisher import IDENTITY_FEEDS, PSEUDONYMISED_COLUMNS
 from dagster_project.ingest.rowchecks import lit, q
 from dagster_project.quality.metrics import SAMPLE_LIMIT, Metric, feed_metrics
 
@@ -131,14 +138,40 @@ def _query(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
     return [{n: _plain(v) for n, v in zip(names, row)} for row in cur.fetchall()]
 
 
+def without_identity(feed: Feed, rows: list[dict[str, Any]], secret: str | None) -> list[dict[str, Any]]:
+    """The rows with trader ids pseudonymised (None without a key) and, for a feed carrying
+    trader identity, the raw text of rejected rows blanked."""
+    for row in rows:
+        for column in PSEUDONYMISED_COLUMNS:
+            if row.get(column) is not None:
+                row[column] = pseudonym(secret, str(row[column])) if secret else None
+        if "raw_text" in row and feed.name in IDENTITY_FEEDS:
+            row["raw_text"] = None
+    return rows
+
+
 def sample_rows(
     con: duckdb.DuckDBPyConnection,
     feed: Feed,
     metric: Metric,
     month: date,
     history_months: int,
+    secret: str | None = None,
 ) -> list[dict[str, Any]]:
-    """At most ten rows showing why `metric` failed for `month`."""
+    """At most ten rows showing why `metric` failed for `month`, without trader identity
+    (`secret`: the pseudonym key; without it trader ids are blanked)."""
+    return without_identity(feed, offending_rows(con, feed, metric, month, history_months), secret)
+
+
+def offending_rows(
+    con: duckdb.DuckDBPyConnection,
+    feed: Feed,
+    metric: Metric,
+    month: date,
+    history_months: int,
+) -> list[dict[str, Any]]:
+    """At most ten rows of the work database showing why `metric` failed (identity in clear:
+    never let these leave the work database, see `sample_rows`)."""
     m = month_literal(month)
     if metric.sample:
         return _query(con, metric.sample.format(table=feed.raw_table, month=m))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dagster_project.contract import Feed
 from dagster_project.contract.catalog import code_sets
-from dagster_project.publish.pseudonym import resolve_secret
+from dagster_project.publish.pseudonym import MissingSecret, resolve_secret
 from dagster_project.publish.publisher import publish
 from dagster_project.quality.compute import metrics_frame, sample_rows
 from dagster_project.quality.ledger import (
@@ -28,8 +28,33 @@ from dagster_project.quality.ledger import (
 from dagster_project.quality.metrics import feed_metrics
 from dagster_project.quality.suites import DEFAULT_HISTORY_MONTHS, read_suite
 from dagster_project.quality.validate import Finding, prune_docs, validate_frame
+from dagster_project.runtime import naming_path
 from dagster_project.settings import Settings
 from dagster_project.warehouse.db import work_db
+
+
+# The run whose Data Docs show each feed-month's latest check: the docs behind months that passed
+# (published, or waiting for the next publish) are kept however old.
+DOCS_RUNS_DDL = """
+CREATE TABLE IF NOT EXISTS meta.quality_docs (
+    feed VARCHAR NOT NULL,
+    month DATE NOT NULL,
+    run_id VARCHAR NOT NULL,
+    PRIMARY KEY (feed, month)
+)
+"""
+
+
+def docs_in_use(con) -> set[str]:
+    """Runs whose Data Docs show the latest check of a feed-month that passed (or was overridden)."""
+    con.execute(DOCS_RUNS_DDL)
+    rows = con.execute(
+        "SELECT DISTINCT d.run_id FROM meta.quality_docs d JOIN ("
+        "  SELECT feed, month FROM raw.load_audit GROUP BY feed, month"
+        "  HAVING bool_and(quality_result IN ('passed', 'overridden'))"
+        ") a ON a.feed = d.feed AND a.month = d.month"
+    ).fetchall()
+    return {r[0] for r in rows}
 
 
 @dataclass
@@ -66,6 +91,14 @@ def quality_dir(settings: Settings) -> Path:
     return settings.marts_dir / "quality"
 
 
+def sample_key(settings: Settings) -> str | None:
+    """The pseudonym key for trader ids in samples; None (ids blanked) where none may be used."""
+    try:
+        return resolve_secret(settings)[0]
+    except MissingSecret:
+        return None
+
+
 def _history_months(suite: dict) -> int:
     for exp in suite["expectations"]:
         if exp["kwargs"]["column"] == "row_count_ratio":
@@ -92,6 +125,8 @@ def run_gate(
             f"no suite for feed {feed.name}: run `python -m dagster_project.quality.suites` to write expectations/"
         )
     history = _history_months(suite)
+    if secret is None:
+        secret = sample_key(settings)
     sets = code_sets()
     metrics = {m.name: m for m in feed_metrics(feed, settings.tz, sets)}
     docs_dir = quality_dir(settings) / run_id if data_docs else None
@@ -101,7 +136,8 @@ def run_gate(
         if not months:
             return GateOutcome(feed.name, [], len(suite["expectations"]))
         frame = metrics_frame(con, feed, months, tz=settings.tz, code_sets=sets, history_months=history)
-        validation = validate_frame(feed, frame, suite, run_name=run_id, docs_dir=docs_dir)
+        with naming_path(docs_dir or quality_dir(settings)):
+            validation = validate_frame(feed, frame, suite, run_name=run_id, docs_dir=docs_dir)
         by_month: dict[date, list[Finding]] = defaultdict(list)
         for finding in validation.findings:
             by_month[finding.month].append(finding)
@@ -113,7 +149,7 @@ def run_gate(
                 for f in findings:
                     metric = metrics.get(f.metric)
                     if metric is not None and not f.error:
-                        f.sample = sample_rows(con, feed, metric, month, history)
+                        f.sample = sample_rows(con, feed, metric, month, history, secret)
                 if not findings:
                     result, note = "passed", f"passed ({validation.evaluated} expectations)"
                 else:
@@ -124,14 +160,20 @@ def run_gate(
                         result, note = "failed", _failure_note(findings)
                 record_result(con, feed.name, month, result, note)
                 results.append(MonthResult(month, result, note, findings))
+            if data_docs:
+                con.execute(DOCS_RUNS_DDL)
+                con.executemany(
+                    "INSERT OR REPLACE INTO meta.quality_docs VALUES (?, ?, ?)", [[feed.name, m, run_id] for m in months]
+                )
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
         gate_closed = bool(held_back(con))
+        keep_docs = docs_in_use(con) | {run_id} if data_docs else set()
     outcome = GateOutcome(feed.name, results, validation.evaluated, validation.docs_index, validation.docs_page)
     if data_docs:
-        prune_docs(quality_dir(settings))
+        prune_docs(quality_dir(settings), settings.keep_quality_runs, keep_docs)
     if gate_closed:
         # a month is held back: publish the ledger (every check of the run does, so the last
         # one to finish leaves the complete ledger of the run in the published file)

@@ -26,7 +26,6 @@ from dagster_project.contract import Feed
 from dagster_project.ingest.files import parse_month
 
 SITE_NAME = "quality"
-KEEP_RUNS = 30  # Data Docs folders kept under marts/quality (oldest removed)
 
 _lock = threading.Lock()
 _contexts: dict[str, Any] = {}
@@ -211,10 +210,13 @@ def validate_frame(
     return Validation(feed.name, run_result.success, evaluated, findings, docs_index, docs_page)
 
 
-def prune_docs(quality_dir: Path, keep: int = KEEP_RUNS) -> None:
-    """Keep the Data Docs of the newest `keep` runs."""
+def prune_docs(quality_dir: Path, keep: int, also_keep: set[str] = frozenset()) -> list[Path]:
+    """Keep the Data Docs of the newest `keep` runs and of the runs named in `also_keep`;
+    returns the folders removed."""
     if not quality_dir.is_dir():
-        return
+        return []
     runs = sorted((p for p in quality_dir.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in runs[keep:]:
+    removed = [old for old in runs[keep:] if old.name not in also_keep]
+    for old in removed:
         shutil.rmtree(old, ignore_errors=True)
+    return removed
