@@ -15,6 +15,8 @@ from urllib.parse import urlparse
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dagster_project.ingest.files import ReadLimits
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_DIR = PROJECT_ROOT / "dbt"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
@@ -85,6 +87,27 @@ def _non_negative_int(env: dict[str, str], name: str, default: int) -> int:
     if not re.fullmatch(r"[0-9]+", raw):
         raise SettingsError(f"{name}={raw!r} must be a whole number of seconds, 0 or more")
     return int(raw)
+
+
+# ---- reading files: how far a .gz may expand -------------------------------------------------
+DEFAULT_GZIP_MAX_RATIO = ReadLimits.gzip_max_ratio
+DEFAULT_GZIP_MAX_SIZE = "16GiB"  # ReadLimits.gzip_max_bytes
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)", re.IGNORECASE)
+_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def size_bytes(text: str) -> int | None:
+    """'16GiB', '500 MB', '2048B' -> bytes; None when it is not such a size."""
+    m = _SIZE.fullmatch(text.strip())
+    return int(float(m.group(1)) * _UNITS[m.group(2).upper()]) if m else None
+
+
+def _size(env: dict[str, str], name: str, default: str) -> str:
+    raw = (env.get(name) or "").strip() or default
+    if not size_bytes(raw):
+        raise SettingsError(f"{name}={raw!r} is not a size such as 16GiB, 500MB or 2048B")
+    return raw
 
 
 # ---- run safety: resources, alerts, quality Data Docs -------------------------------------------
@@ -165,6 +188,8 @@ class Settings:
     first_month: date = DEFAULT_FIRST_MONTH  # the first monthly partition; older month folders are refused
     settle_seconds: int = DEFAULT_SETTLE_SECONDS  # the sensor runs a month once its content is this old
     keep_quality_runs: int = KEEP_QUALITY_RUNS  # quality Data Docs kept (besides published months')
+    gzip_max_ratio: int = DEFAULT_GZIP_MAX_RATIO  # a .gz may expand this many times its size (above 100 MiB)
+    gzip_max_size: str = DEFAULT_GZIP_MAX_SIZE  # and never past this size
 
     # ---- derived locations -------------------------------------------------
     @property
@@ -202,6 +227,11 @@ class Settings:
     def duckdb_memory_limit(self) -> str:
         """CUSTOMS_KPI_MEMORY_LIMIT, or a quarter of the machine's memory."""
         return self.memory_limit or default_memory_limit()
+
+    @property
+    def read_limits(self) -> ReadLimits:
+        """What one delivered file may hold (`ingest.files.ReadLimits`)."""
+        return ReadLimits(gzip_max_ratio=self.gzip_max_ratio, gzip_max_bytes=size_bytes(self.gzip_max_size) or 0)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -242,6 +272,8 @@ class Settings:
             due_day=due_day,
             first_month=_first_month(env, f"{ENV_PREFIX}FIRST_MONTH"),
             settle_seconds=_non_negative_int(env, f"{ENV_PREFIX}SETTLE_SECONDS", DEFAULT_SETTLE_SECONDS),
+            gzip_max_ratio=_count(env, f"{ENV_PREFIX}GZIP_MAX_RATIO", 1) or DEFAULT_GZIP_MAX_RATIO,
+            gzip_max_size=_size(env, f"{ENV_PREFIX}GZIP_MAX_SIZE", DEFAULT_GZIP_MAX_SIZE),
         )
 
     def duckdb_config(self) -> dict[str, str]:
@@ -267,6 +299,8 @@ class Settings:
             f"{ENV_PREFIX}FIRST_MONTH": f"{self.first_month:%Y-%m}",
             f"{ENV_PREFIX}SETTLE_SECONDS": self.settle_seconds,
             f"{ENV_PREFIX}KEEP_QUALITY_RUNS": self.keep_quality_runs,
+            f"{ENV_PREFIX}GZIP_MAX_RATIO": self.gzip_max_ratio,
+            f"{ENV_PREFIX}GZIP_MAX_SIZE": self.gzip_max_size,
         }
         env.update({k: str(v) for k, v in optional.items() if v is not None})
         return env

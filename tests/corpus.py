@@ -132,9 +132,12 @@ CASES: list[Case] = [
     Case("a file changed while being read", "file", "tickets", covered_by=f"{DELIVERIES}::test_a_file_that_changes_while_read_fails_the_month_and_changes_nothing"),
     Case("a file missing from its completion marker's folder", "file", "tickets", covered_by=f"{DELIVERIES}::test_marker_mismatch_is_a_file_fault_naming_the_file[listed-file-missing]"),
     Case("a file whose sha256 differs from its completion marker", "file", "tickets", covered_by=f"{DELIVERIES}::test_marker_mismatch_is_a_file_fault_naming_the_file[other-sha256]"),
+    Case("a .gz that expands past its limits (gzip bomb)", "file", "tickets", covered_by=f"{DELIVERIES}::test_gzip_expanding_past_its_limits_is_a_file_fault_naming_the_file[ratio]"),
     # ---- row level: rejected with reason, read = accepted + rejected ------------------------------
     Case("truncated last line", "row", "tickets", truncated_last_line,
          rejects=[("tickets_cut.csv", 5, None, "fewer fields than the header (3 of 6)")], counts=(4, 3, 1)),
+    Case("a 50 MiB last line with no line break", "row", "manual", covered_by=f"{DELIVERIES}::test_an_over_long_last_line_is_rejected_not_lost[no-trailing-newline]"),
+    Case("over-long lines between rows", "row", "tickets", covered_by=f"{DELIVERIES}::test_over_long_lines_between_rows_keep_every_line_number"),
     Case("semicolons with decimal commas", "row", "drawback", semicolons_decimal_commas,
          rejects=[("drawback_excel.csv", line, "amount_claimed", "not a decimal number")
                   for line in range(2, 2 + DECIMAL_COMMA_CLAIMS)],
@@ -152,6 +155,7 @@ CASES: list[Case] = [
     # ---- accepted as they are ---------------------------------------------------------------------
     Case("UTF-8 byte-order mark, semicolons, CRLF", "accepted", "lanes", covered_by=f"{LOADER}::test_semicolon_bom_crlf_and_header_case"),
     Case("extra columns", "accepted", "tickets", covered_by=f"{LOADER}::test_gzip_and_parquet_and_extra_columns"),
+    Case("file names that are glob patterns ([1], *, ?, {a,b}, quotes, Unicode)", "accepted", "tickets", covered_by=f"{DELIVERIES}::test_every_file_is_read_literally_whatever_its_name"),
     Case("copies in progress (.part, .tmp, ~) beside the files", "accepted", "tickets", covered_by=f"{DELIVERIES}::test_in_progress_copies_are_never_read[b.csv.part]"),
     Case("an emptied month folder: no delivery, the loaded month kept", "accepted", "drawback", covered_by=f"{DELIVERIES}::test_emptied_month_folder_leaves_the_published_month_as_it_was"),
     # ---- batch level: loaded, recorded, held back (tests/test_corpus.py::test_batch_faults_*) -------
@@ -173,7 +177,8 @@ REQUIRED = (
     "unterminated quote", "duplicate ids within and across files", "anchor outside the month",
     "release before lodgement", "approved amount above claimed", "unknown code", "re-delivered with fewer rows",
     "not csv or parquet", "empty header", "truncated .gz", "unassigned country", "unparsable value",
-    "missing required value", "fewer or more fields", "rejected share above",
+    "missing required value", "fewer or more fields", "rejected share above", "gzip bomb", "glob patterns",
+    "last line with no line break",
 )
 
 __all__ = ["CASES", "REQUIRED", "Case", "MONTH"]

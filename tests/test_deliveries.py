@@ -22,7 +22,7 @@ from dagster_project.ingest.delivery import (
     feed_month_delivery,
     survey_raw,
 )
-from dagster_project.ingest.files import FileFault
+from dagster_project.ingest.files import FileFault, ReadLimits
 from dagster_project.ingest.loader import load_feed_month
 from dagster_project.jobs import build_monthly_pipeline
 from dagster_project.operations.sensors import build_raw_delivery_sensor, settle
@@ -327,6 +327,127 @@ def test_status_names_empty_folders_markers_and_misnamed_folders(tmp_path):
     assert "warning: raw/unknown_feed: folder is not a feed of the contract" in text
 
 
+# ---- every file read literally, every line counted, a .gz within limits -------------------------
+
+ODD_NAMES = ("extra1.csv", "extra[1].csv", "x*.csv", "a?.csv", "{b,c}.csv", "b.csv", "it's \"q\".csv",
+             "with space.csv", "ünïcödé 名前.csv", "[!e]xtra1.csv", "back\\slash.csv")
+
+
+def test_every_file_is_read_literally_whatever_its_name(con, tmp_path):
+    for i, name in enumerate(ODD_NAMES):
+        write_feed_file(tmp_path, TICKETS, tickets(2, first=10 * i), name=name)
+    write_feed_file(tmp_path, TICKETS, tickets(1, first=500), name="gz[1].csv.gz")
+    result = load(con, tmp_path)
+    assert sorted(f.file for f in result.files) == sorted((*ODD_NAMES, "gz[1].csv.gz"))
+    assert all((f.rows_read, f.rows_accepted, f.rows_rejected) == (f.rows_read, f.rows_read, 0) for f in result.files)
+    loaded = dict(con.execute("SELECT ticket_id, _file FROM raw.tickets").fetchall())
+    expected = {numbered(TICKETS, 10 * i + j)["ticket_id"]: name for i, name in enumerate(ODD_NAMES) for j in range(2)}
+    expected[numbered(TICKETS, 500)["ticket_id"]] = "gz[1].csv.gz"
+    assert loaded == expected  # each file's rows once, under its own name; no file read twice or never
+    assert con.execute("SELECT count(*) FROM raw.rejects").fetchall() == [(0,)]
+
+
+def test_parquet_with_a_pattern_in_its_name_is_read_literally(con, tmp_path):
+    write_feed_file(tmp_path, TICKETS, tickets(1), name="t1.csv")
+    other = folder(tmp_path) / "t[1].parquet"
+    con.execute("COPY (SELECT 'P1' AS ticket_id, 'INCIDENT' AS ticket_type, '2024-03-05 09:00' AS opened_at) "
+                "TO ? (FORMAT parquet)", [str(other)])
+    (folder(tmp_path) / "t1.parquet").write_bytes(b"not parquet: read only if the pattern selects it")
+    with pytest.raises(FileFault, match="'t1.parquet'"):  # a broken file of the delivery is still a fault
+        load(con, tmp_path)
+    (folder(tmp_path) / "t1.parquet").unlink()
+    result = load(con, tmp_path)
+    assert {f.file: f.rows_accepted for f in result.files} == {"t1.csv": 1, "t[1].parquet": 1}
+
+
+LONG = 50 * 2**20  # past DuckDB's read buffer: a line this long left its scan without a word
+
+
+@pytest.mark.parametrize("newline", [False, True], ids=["no-trailing-newline", "trailing-newline"])
+def test_an_over_long_last_line_is_rejected_not_lost(con, tmp_path, newline):
+    manual = feed_by_name("manual")
+    month = folder(tmp_path).parent.parent / "manual" / f"{MONTH:%Y-%m}"
+    month.mkdir(parents=True)
+    (month / "long.csv").write_bytes(b"kpi_id,value,note\n" + b"x,1," + b"n" * LONG + (b"\n" if newline else b""))
+    result = load(con, tmp_path, manual)
+    assert [(f.file, f.rows_read, f.rows_accepted, f.rows_rejected) for f in result.files] == [("long.csv", 1, 0, 1)]
+    (line, reason, text), = con.execute("SELECT line, reason, raw_text FROM raw.rejects").fetchall()
+    assert line == 2 and reason.startswith(f"line too long ({LONG + 4:,} bytes; at most 2,000,000)")
+    assert text.startswith("x,1,nnn") and len(text) < 2000
+
+
+def test_over_long_lines_between_rows_keep_every_line_number(con, tmp_path):
+    rows = tickets(4)
+    write_feed_file(tmp_path, TICKETS, rows, name="t.csv")
+    path = folder(tmp_path) / "t.csv"
+    lines = path.read_bytes().split(b"\n")
+    # line 3: longer than the reader's limit but inside its buffer; line 5: past the buffer
+    lines.insert(2, b"T-mid,INCIDENT," + b"m" * (3 * 2**20))
+    lines.insert(4, b"T-big,INCIDENT," + b"b" * LONG)
+    path.write_bytes(b"\n".join(lines))
+    result = load(con, tmp_path)
+    assert [(f.rows_read, f.rows_accepted, f.rows_rejected) for f in result.files] == [(6, 4, 2)]
+    assert con.execute("SELECT line, left(reason, 14) FROM raw.rejects ORDER BY line").fetchall() == [
+        (3, "line too long "), (5, "line too long ")]
+    assert con.execute("SELECT ticket_id, _line FROM raw.tickets ORDER BY _line").fetchall() == [
+        (rows[0]["ticket_id"], 2), (rows[1]["ticket_id"], 4), (rows[2]["ticket_id"], 6), (rows[3]["ticket_id"], 7)]
+
+
+def gzip_bomb(path: Path, expanded: int) -> None:
+    import gzip
+
+    block = b"T1,INCIDENT,2024-03-05 09:00\n" * (2**20 // 29)
+    with gzip.open(path, "wb", compresslevel=9) as fh:
+        fh.write(b"ticket_id,ticket_type,opened_at\n")
+        for _ in range(expanded // len(block)):
+            fh.write(block)
+
+
+@pytest.mark.parametrize(
+    "limits,fault",
+    [(ReadLimits(gzip_ratio_floor=2**20), "gzip expands past the limit: more than"),
+     (ReadLimits(gzip_max_bytes=2**20), "gzip expands past the limit: more than 1,048,576 bytes")],
+    ids=["ratio", "absolute-size"],
+)
+def test_gzip_expanding_past_its_limits_is_a_file_fault_naming_the_file(con, tmp_path, limits, fault):
+    write_feed_file(tmp_path, TICKETS, tickets(3), name="a.csv")
+    load(con, tmp_path)
+    before = state_of(con)
+    gzip_bomb(folder(tmp_path) / "bomb.csv.gz", 40 * 2**20)
+    compressed = (folder(tmp_path) / "bomb.csv.gz").stat().st_size
+    assert compressed * limits.gzip_max_ratio < 40 * 2**20  # it is one
+    with pytest.raises(FileFault) as info:
+        load_feed_month(con, TICKETS, MONTH, raw_dir=tmp_path, tz="UTC", code_sets=CODE_SETS, limits=limits)
+    assert info.value.file == "bomb.csv.gz" and info.value.fault.startswith(fault), info.value.fault
+    assert "CUSTOMS_KPI_GZIP_MAX_RATIO" in info.value.fault
+    assert state_of(con) == before
+
+
+def test_gzip_within_its_limits_and_of_several_members_loads_whole(con, tmp_path):
+    import gzip
+
+    first, second = tickets(2), tickets(3, first=2)
+    cols = TICKETS.column_names
+    head = ",".join(cols) + "\n"
+    body = lambda rows: "".join(",".join(r[c] for c in cols) + "\n" for r in rows)  # noqa: E731
+    folder(tmp_path).mkdir(parents=True)
+    (folder(tmp_path) / "m.csv.gz").write_bytes(gzip.compress((head + body(first)).encode()) + gzip.compress(body(second).encode()))
+    result = load(con, tmp_path)
+    assert [(f.rows_read, f.rows_accepted) for f in result.files] == [(5, 5)]
+
+
+def test_read_limit_settings(tmp_path):
+    s = make_settings(tmp_path)
+    assert (s.read_limits.gzip_max_ratio, s.read_limits.gzip_max_bytes) == (100, 16 * 2**30)
+    s = make_settings(tmp_path, CUSTOMS_KPI_GZIP_MAX_RATIO="20", CUSTOMS_KPI_GZIP_MAX_SIZE="500MB")
+    assert (s.read_limits.gzip_max_ratio, s.read_limits.gzip_max_bytes) == (20, 500 * 10**6)
+    assert Settings.from_env(s.as_env()) == s
+    for name, value in (("CUSTOMS_KPI_GZIP_MAX_RATIO", "0"), ("CUSTOMS_KPI_GZIP_MAX_RATIO", "lots"),
+                        ("CUSTOMS_KPI_GZIP_MAX_SIZE", "lots"), ("CUSTOMS_KPI_GZIP_MAX_SIZE", "100")):
+        with pytest.raises(SettingsError, match=name):
+            make_settings(tmp_path, **{name: value})
+
+
 # ---- on the real pipeline -----------------------------------------------------------------------
 
 JUL = "2024-07"
@@ -350,12 +471,13 @@ def month_state(settings) -> dict[str, list]:
 
 
 def parquet_rows(settings) -> dict[str, list]:
-    """Every row of the published Parquet files of the marts (all months)."""
+    """Every row of the published Parquet set of the marts (all months), through its documented path."""
+    version = (settings.marts_dir / "parquet").resolve()
+    sources = {"fct_declarations": f"read_parquet('{version}/fct_declarations/*/*.parquet', hive_partitioning = true)",
+               "kpi_monthly": f"read_parquet('{version}/kpi_monthly.parquet')",
+               "trs_monthly": f"read_parquet('{version}/trs_monthly.parquet')"}
     with duckdb.connect() as con:
-        return {
-            t: con.execute(f"SELECT * FROM read_parquet(?) ORDER BY ALL", [str(settings.marts_dir / f"{t}.parquet")]).fetchall()
-            for t in ("fct_declarations", "kpi_monthly", "trs_monthly")
-        }
+        return {t: con.execute(f"SELECT * FROM {source} ORDER BY ALL").fetchall() for t, source in sources.items()}
 
 
 @pytest.fixture(scope="module")
@@ -437,3 +559,44 @@ def test_history_before_2020_loads_from_the_first_month_setting(tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     for feed in FEEDS:
         assert f"warning: raw/{feed.name}/2019-11: before the first month 2020-01 (CUSTOMS_KPI_FIRST_MONTH)" in proc.stdout, proc.stdout
+
+
+@pytest.mark.slow
+def test_odd_names_long_lines_and_a_gzip_bomb_on_the_real_pipeline(tmp_path):
+    """One month split over files whose names are glob patterns loads each file once; a 50 MiB
+    line is a reject; a .gz bomb in a later delivery fails that month and changes nothing published."""
+    import gzip
+    import io
+
+    from dagster_project.generate.synth import generate
+    from dagster_project.pipeline import run_pipeline
+
+    settings = make_settings(tmp_path)
+    generate(settings.raw_dir, "2024-06", "2024-06", declarations_per_month=150, seed=3, tz=settings.tz,
+             sample_formats=False, dirty=False)
+    month = settings.raw_dir / "declarations" / "2024-06"
+    (original,) = month.iterdir()
+    header, *rows = original.read_bytes().splitlines(keepends=True)
+    original.unlink()
+    (month / "part1.csv").write_bytes(header + b"".join(rows[:50]))
+    (month / "part[1].csv").write_bytes(header + b"".join(rows[50:100]))
+    (month / "part*.csv").write_bytes(header + b"".join(rows[100:]) + b"D-long,IM," + b"z" * LONG)
+    outcome = run_pipeline(settings, out=io.StringIO())
+    assert outcome.success, outcome.failures
+    with duckdb.connect(str(settings.published_db), read_only=True) as pub:
+        assert pub.execute("SELECT count(*) FROM marts.fct_declarations").fetchall() == [(len(rows),)]
+        audit = pub.execute("SELECT file, rows_read, rows_accepted, rows_rejected FROM marts.load_audit "
+                            "WHERE feed = 'declarations' ORDER BY file").fetchall()
+        assert audit == [("part*.csv", len(rows) - 99, len(rows) - 100, 1), ("part1.csv", 50, 50, 0),
+                         ("part[1].csv", 50, 50, 0)]
+        reason = pub.execute("SELECT reason FROM marts.load_rejects WHERE feed = 'declarations'").fetchall()
+        assert [r[0].split(" (")[0] for r in reason] == ["line too long"]
+        published = pub.execute("SELECT * FROM marts.kpi_monthly ORDER BY ALL").fetchall()
+
+    tickets_month = settings.raw_dir / "tickets" / "2024-06"
+    gzip_bomb(tickets_month / "more.csv.gz", 120 * 2**20)  # 120 MiB of text from ~0.2 MiB: past 100 times its size
+    outcome = run_pipeline(settings, out=io.StringIO())
+    assert not outcome.success
+    assert any("more.csv.gz" in f and "gzip expands past the limit" in f for f in outcome.failures), outcome.failures
+    with duckdb.connect(str(settings.published_db), read_only=True) as pub:
+        assert pub.execute("SELECT * FROM marts.kpi_monthly ORDER BY ALL").fetchall() == published

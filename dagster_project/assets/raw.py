@@ -72,7 +72,10 @@ def build_raw_asset(feed: Feed, partitions: PartitionsDefinition) -> AssetsDefin
         with work_db(settings) as con:
             for month in context_months(context):
                 try:
-                    result = load_feed_month(con, feed, month, raw_dir=settings.raw_dir, tz=settings.tz, code_sets=sets)
+                    result = load_feed_month(
+                        con, feed, month, raw_dir=settings.raw_dir, tz=settings.tz, code_sets=sets,
+                        limits=settings.read_limits,
+                    )
                 except FileFault as fault:
                     context.log.error(str(fault))
                     record_file_fault(con, fault)

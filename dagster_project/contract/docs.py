@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dagster_project.contract import FEEDS, Feed
 from dagster_project.ingest.delivery import IN_PROGRESS_SUFFIXES, MANIFEST_MARKER, SUCCESS_MARKER
+from dagster_project.ingest.files import ReadLimits
 from dagster_project.ingest.rowchecks import FALSE_WORDS, TRUE_WORDS
+from dagster_project.settings import DEFAULT_GZIP_MAX_RATIO, DEFAULT_GZIP_MAX_SIZE
 
 INTRO = """\
 # The raw feeds: what exporters deliver
@@ -29,6 +31,9 @@ loader runs on.
 * The month folder is the reporting month and the unit of loading. Its data
   files (`.csv`, `.csv.gz`, `.parquet`) are one delivery; they are read in
   name order.
+* A file is read by its exact name, whatever characters it holds: `[1]`,
+  `*`, `?`, `{{a,b}}`, quotes, spaces and any Unicode are part of the name,
+  never a pattern that selects other files.
 * Delivering a month again replaces what that month held for the feed: the
   loader deletes the month and inserts the new delivery, so loading the same
   files twice never duplicates anything.
@@ -95,8 +100,17 @@ file is new) does not wait: the stability check and the markers protect it.
   hold delimiters and line breaks), CRLF or LF. An empty field is null.
   Header names match the columns below ignoring case and surrounding spaces;
   extra columns are ignored and noted once per file in `load_audit.notes`.
-* `.csv.gz`: the same, gzip-compressed. Parquet: the same column names;
-  values are read as text and checked exactly like CSV values.
+* `.csv.gz`: the same, gzip-compressed (several gzip members in one file
+  are read one after the other). A `.gz` may expand to at most
+  `CUSTOMS_KPI_GZIP_MAX_RATIO` times its own size (default {gzip_ratio}; sizes up to
+  {gzip_floor} MiB always pass this ratio) and never past `CUSTOMS_KPI_GZIP_MAX_SIZE`
+  (default {gzip_size}); past either, the file is refused before anything reads it.
+  Parquet: the same column names; values are read as text and checked
+  exactly like CSV values.
+* A line may be at most {max_line} bytes long. A longer one is a rejected row
+  ("line too long (N bytes; at most {max_line})", its first 1,000 bytes kept as
+  its text), whether or not it ends with a line break: it is counted, never
+  dropped.
 * Timestamps: ISO 8601 date and time (`T` or a space between them; seconds
   and fractions optional). With a UTC offset (`+05:00`, `Z`) the instant is
   converted to UTC; without one it is local time in `CUSTOMS_KPI_TZ`. All
@@ -111,8 +125,8 @@ file is new) does not wait: the stability check and the markers protect it.
 
 **A file that cannot be read as a whole** (not UTF-8, UTF-16, zero bytes or
 no header, a required column missing from the header, a column named twice, a
-quote that is never closed, a broken `.gz` or Parquet file, an unexpected
-entry in the folder) fails the load of that feed-month with one message naming
+quote that is never closed, a broken `.gz` or Parquet file, a `.gz` that
+expands past its limits, an unexpected entry in the folder) fails the load of that feed-month with one message naming
 the feed, the month, the file and the fault. Nothing of that month changes,
 and nothing is published.
 
@@ -169,6 +183,9 @@ def render() -> str:
     in_progress = "`.` or ending in " + ", ".join(f"`{x}`" for x in IN_PROGRESS_SUFFIXES[:-1]) + f" or `{IN_PROGRESS_SUFFIXES[-1]}`"
     intro = INTRO.replace("{booleans}", booleans).replace("{in_progress}", in_progress)
     intro = intro.replace("{manifest}", MANIFEST_MARKER).replace("{success}", SUCCESS_MARKER)
+    limits = ReadLimits()
+    intro = intro.replace("{max_line}", f"{limits.max_line_bytes:,}").replace("{gzip_ratio}", str(DEFAULT_GZIP_MAX_RATIO))
+    intro = intro.replace("{gzip_floor}", str(limits.gzip_ratio_floor // 2**20)).replace("{gzip_size}", DEFAULT_GZIP_MAX_SIZE)
     intro = intro.replace("{{", "{").replace("}}", "}")
     parts = [intro]
     parts += [_feed_section(f) for f in FEEDS]

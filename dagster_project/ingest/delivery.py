@@ -29,8 +29,8 @@ from pathlib import Path
 from dagster_project.contract import FEEDS, Feed
 from dagster_project.ingest.files import (
     MONTH_DIR,
-    SUPPORTED_SUFFIXES,
     FileFault,
+    is_data_name,
     month_folder,
     month_key,
     sha256_of,
@@ -56,10 +56,6 @@ Hasher = Callable[[Path, os.stat_result], str]
 def in_progress(name: str) -> bool:
     """A name an exporter uses while it is still writing the file."""
     return name.startswith(".") or name.lower().endswith(IN_PROGRESS_SUFFIXES)
-
-
-def is_data_name(name: str) -> bool:
-    return name.lower().endswith(SUPPORTED_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -192,7 +188,8 @@ def feed_month_delivery(raw_dir: Path, feed: Feed, month: date, hasher: Hasher |
 def check_unchanged(delivery: Delivery, hashes: list[str]) -> None:
     """Raise a `FileFault` for a file that changed between the listing and the end of its read.
 
-    `hashes` are the files' sha256 computed after the read, in the order of `delivery.files`.
+    `hashes` are the files' sha256 from the scan before the read, in the order of `delivery.files`;
+    a change after that scan shows in the size or the modification time.
     """
     for f, sha in zip(delivery.files, hashes, strict=True):
         try:

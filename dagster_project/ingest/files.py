@@ -24,6 +24,127 @@ from dagster_project.contract import Feed
 MONTH_DIR = re.compile(r"^(\d{4})-(\d{2})$")
 SUPPORTED_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 HEADER_SAMPLE_BYTES = 1 << 16
+CHUNK_BYTES = 1 << 20
+REJECT_TEXT_BYTES = 1000  # how much of an over-long line its reject keeps
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """What one file may hold before it is refused (settings: `Settings.read_limits`).
+
+    * a physical line longer than `max_line_bytes` is a rejected row ("line too long");
+    * a `.gz` whose content passes `gzip_max_bytes`, or passes both `gzip_ratio_floor`
+      bytes and `gzip_max_ratio` times its compressed size, is a file-level fault.
+    """
+
+    max_line_bytes: int = 2_000_000  # DuckDB's own default maximum line size, set explicitly
+    gzip_max_ratio: int = 100
+    gzip_max_bytes: int = 16 * 2**30
+    gzip_ratio_floor: int = 100 * 2**20
+
+    def gzip_cap(self, compressed: int) -> int:
+        """Expanded bytes a `.gz` of `compressed` bytes may reach."""
+        return min(self.gzip_max_bytes, max(self.gzip_ratio_floor, self.gzip_max_ratio * compressed))
+
+
+@dataclass(frozen=True)
+class LongLine:
+    line: int  # physical line number (the header is line 1)
+    size: int  # bytes, without the line end
+    head: bytes  # its first REJECT_TEXT_BYTES bytes
+
+
+@dataclass(frozen=True)
+class FileScan:
+    """One pass over a file's bytes before DuckDB reads it."""
+
+    sha256: str  # of the file as stored (compressed for a .gz)
+    long_lines: tuple[LongLine, ...] = ()
+    content_bytes: int = 0  # after decompression
+
+
+class _LineTracker:
+    """Find the physical lines longer than a limit in a byte stream fed chunk by chunk.
+
+    Only C-speed `bytes` methods run per chunk: a line longer than a chunk can only
+    be one that spans chunk boundaries or fills a whole chunk, so interior lines of
+    a chunk are measured only when the chunk itself is longer than the limit."""
+
+    def __init__(self, limit: int):
+        self.limit, self.newlines, self.run, self.head = limit, 0, 0, b""
+        self.long: list[LongLine] = []
+
+    def _end_line(self, size: int, head: bytes, line: int) -> None:
+        if size > self.limit:
+            self.long.append(LongLine(line, size, head[:REJECT_TEXT_BYTES]))
+
+    def feed(self, data: bytes) -> None:
+        first = data.find(b"\n")
+        if first < 0:
+            if self.run < REJECT_TEXT_BYTES:
+                self.head += data[: REJECT_TEXT_BYTES - self.run]
+            self.run += len(data)
+            return
+        self._end_line(self.run + first, self.head + data[: max(0, REJECT_TEXT_BYTES - self.run)], self.newlines + 1)
+        if len(data) > self.limit:  # a chunk larger than the limit can hold a long interior line
+            pos, line = first + 1, self.newlines + 2
+            while (nxt := data.find(b"\n", pos)) >= 0:
+                self._end_line(nxt - pos, data[pos : pos + REJECT_TEXT_BYTES], line)
+                pos, line = nxt + 1, line + 1
+        self.newlines += data.count(b"\n")
+        last = data.rfind(b"\n")
+        self.run, self.head = len(data) - last - 1, data[last + 1 : last + 1 + REJECT_TEXT_BYTES]
+
+    def close(self) -> tuple[LongLine, ...]:
+        if self.run:
+            self._end_line(self.run, self.head, self.newlines + 1)
+        return tuple(self.long)
+
+
+def scan_file(path: Path, limits: ReadLimits, fault) -> FileScan:
+    """Hash a file and, for CSV, find its over-long lines; a `.gz` is expanded on the way,
+    never past `limits.gzip_cap` (a file-level fault names the file and the limit)."""
+    lower = path.name.lower()
+    gz, csv_text = lower.endswith(".gz"), not lower.endswith(".parquet")
+    compressed = path.stat().st_size
+    cap = limits.gzip_cap(compressed)
+    sha = hashlib.sha256()
+    lines = _LineTracker(limits.max_line_bytes) if csv_text else None
+    inflate = zlib.decompressobj(wbits=31) if gz else None
+    expanded = 0
+
+    def take(data: bytes) -> None:
+        nonlocal expanded
+        expanded += len(data)
+        if gz and expanded > cap:
+            raise fault(
+                f"gzip expands past the limit: more than {cap:,} bytes from {compressed:,} compressed "
+                f"(at most {limits.gzip_max_ratio} times its size above {limits.gzip_ratio_floor:,} bytes, "
+                f"never past {limits.gzip_max_bytes:,}: CUSTOMS_KPI_GZIP_MAX_RATIO, CUSTOMS_KPI_GZIP_MAX_SIZE)"
+            )
+        if lines is not None:
+            lines.feed(data)
+
+    try:
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(CHUNK_BYTES), b""):
+                sha.update(chunk)
+                if inflate is None:
+                    take(chunk)
+                    continue
+                while chunk:
+                    take(inflate.decompress(chunk, CHUNK_BYTES))
+                    chunk = inflate.unconsumed_tail
+                    if inflate.eof and inflate.unused_data:  # another gzip member follows
+                        chunk = inflate.unused_data + chunk
+                        inflate = zlib.decompressobj(wbits=31)
+        if inflate is not None:
+            take(inflate.flush())
+            if not inflate.eof:
+                raise fault("unreadable gzip file (truncated: the compressed stream ends early)")
+    except (OSError, zlib.error) as exc:
+        raise fault(f"unreadable{' gzip' if gz else ''} file ({exc})") from exc
+    return FileScan(sha.hexdigest(), lines.close() if lines else (), expanded)
 
 
 class FileFault(Exception):
@@ -38,17 +159,40 @@ class FileFault(Exception):
 class FileSpec:
     """What inspecting a file found out: how to read it and how its columns map."""
 
-    path: Path
+    path: Path  # the delivered file (its name is what messages and the audit show)
     format: Literal["csv", "parquet"]
     compression: Literal["none", "gzip"]
     delimiter: str | None
     header: tuple[str, ...]  # as written in the file
     mapping: dict[str, int]  # contract column -> position in the header
     extra_columns: tuple[str, ...] = field(default_factory=tuple)
+    read_path: Path | None = None  # what DuckDB is handed: a link with a plain name (see `literal_alias`)
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def source(self) -> Path:
+        return self.read_path or self.path
+
+
+def literal_alias(path: Path, folder: Path, index: int) -> Path:
+    """A link to `path` named `f<index><suffix>` in `folder`, for DuckDB.
+
+    DuckDB's readers take a path as a glob pattern (`[`, `]`, `*`, `?`, `{` select
+    other files) and offer no way to read one name literally, so every delivered
+    file is handed to them under a plain name, whatever characters its own name holds.
+    """
+    lower = path.name.lower()
+    suffix = next(s for s in (".csv.gz", ".parquet", ".csv") if lower.endswith(s)) if is_data_name(lower) else ""
+    alias = folder / f"f{index}{suffix}"
+    alias.symlink_to(path.resolve())
+    return alias
+
+
+def is_data_name(name: str) -> bool:
+    return name.lower().endswith(SUPPORTED_SUFFIXES)
 
 
 def month_key(month: date) -> str:
@@ -133,11 +277,11 @@ def map_header(feed: Feed, header: tuple[str, ...], fault) -> tuple[dict[str, in
     return mapping, extra
 
 
-def inspect_file(path: Path, feed: Feed, month: date, parquet_columns=None) -> FileSpec:
+def inspect_file(path: Path, feed: Feed, month: date, parquet_columns=None, read_path: Path | None = None) -> FileSpec:
     """Decide format, compression and delimiter, and map the header to the contract.
 
     `parquet_columns` is a callable returning a Parquet file's column names
-    (DuckDB reads the schema); it is only called for Parquet files.
+    (DuckDB reads the schema from `read_path`); it is only called for Parquet files.
     """
 
     def fault(message: str) -> FileFault:
@@ -146,11 +290,11 @@ def inspect_file(path: Path, feed: Feed, month: date, parquet_columns=None) -> F
     lower = path.name.lower()
     if lower.endswith(".parquet"):
         try:
-            header = tuple(parquet_columns(path))
+            header = tuple(parquet_columns(read_path or path))
         except Exception as exc:  # DuckDB raises several kinds for a broken Parquet file
             raise fault(f"unreadable Parquet file ({str(exc).splitlines()[0]})") from exc
         mapping, extra = map_header(feed, header, fault)
-        return FileSpec(path, "parquet", "none", None, header, mapping, extra)
+        return FileSpec(path, "parquet", "none", None, header, mapping, extra, read_path)
 
     gz = lower.endswith(".gz")
     if path.stat().st_size == 0:
@@ -159,4 +303,4 @@ def inspect_file(path: Path, feed: Feed, month: date, parquet_columns=None) -> F
     line = _header_line(head, fault)
     delimiter, header = _split_header(line)
     mapping, extra = map_header(feed, header, fault)
-    return FileSpec(path, "csv", "gzip" if gz else "none", delimiter, header, mapping, extra)
+    return FileSpec(path, "csv", "gzip" if gz else "none", delimiter, header, mapping, extra, read_path)

@@ -9,6 +9,7 @@ A file-level fault raises `FileFault` before anything is written.
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -20,9 +21,13 @@ from dagster_project.contract import Feed
 from dagster_project.ingest.delivery import check_unchanged, feed_month_delivery
 from dagster_project.ingest.files import (
     FileFault,
+    FileScan,
     FileSpec,
+    LongLine,
+    ReadLimits,
     inspect_file,
-    sha256_of,
+    literal_alias,
+    scan_file,
 )
 from dagster_project.ingest.rowchecks import lit, local_month_expr, q, typed_select_sql
 from dagster_project.ingest.schema import ensure_feed_table, ensure_raw_schema
@@ -69,6 +74,15 @@ def _field_count(message: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def _line_size(messages: list[str]) -> int | None:
+    sizes = [int(m.group(1)) for m in (re.search(r"Actual Size:\s*(\d+)", x or "") for x in messages) if m]
+    return max(sizes) if sizes else None
+
+
+def too_long(size: int | None, limit: int) -> str:
+    return f"line too long ({size:,} bytes; at most {limit:,})" if size else f"line too long (over {limit:,} bytes)"
+
+
 def _parquet_columns(con: duckdb.DuckDBPyConnection) -> Callable[[Path], list[str]]:
     def columns(path: Path) -> list[str]:
         rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet({lit(str(path))})").fetchall()
@@ -89,8 +103,12 @@ def _csv_quote(expr: str, delimiter: str) -> str:
 class _Stage:
     """Temporary tables holding one file's text rows and its parser rejects."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, idx: int, spec: FileSpec, feed: Feed, month: date):
-        self.con, self.idx, self.spec, self.feed, self.month = con, idx, spec, feed, month
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, idx: int, spec: FileSpec, scan: FileScan, feed: Feed, month: date,
+        limits: ReadLimits,
+    ):
+        self.con, self.idx, self.spec, self.scan, self.feed, self.month = con, idx, spec, scan, feed, month
+        self.limits = limits
         self.table = f"_f{idx}"
         self.lines_view = f"_fl{idx}"
         self.parser_rejects = f"_pr{idx}"
@@ -104,7 +122,7 @@ class _Stage:
 
     def load(self) -> None:
         con, spec = self.con, self.spec
-        path = lit(str(spec.path))
+        path = lit(str(spec.source))
         con.execute(
             f"CREATE TEMP TABLE {self.parser_rejects} (line BIGINT, adj BIGINT, reason VARCHAR, raw_text VARCHAR)"
         )
@@ -124,6 +142,7 @@ class _Stage:
         options = (
             f"columns = {columns}, header = true, auto_detect = false, delim = {lit(spec.delimiter or ',')}, "
             f"quote = '\"', escape = '\"', strict_mode = true, null_padding = false, "
+            f"max_line_size = {self.limits.max_line_bytes}, "
             f"compression = {lit('gzip' if spec.compression == 'gzip' else 'none')}, "
             f"store_rejects = true, rejects_table = '_rej{self.idx}', rejects_scan = '_rejscan{self.idx}'"
         )
@@ -138,7 +157,7 @@ class _Stage:
         con.execute(f"DROP TABLE IF EXISTS _rej{self.idx}")
         con.execute(f"DROP TABLE IF EXISTS _rejscan{self.idx}")
         accepted_rows = con.execute(f"SELECT count(*) FROM {self.table}").fetchall()[0][0]
-        self._classify_parser_errors(errors, accepted_rows)
+        self._classify_parser_errors(errors, accepted_rows, self.scan.long_lines)
 
         # Record number of each parsed row: rowid + 2, shifted past the lines the parser rejected.
         n_rejected = con.execute(f"SELECT count(*) FROM {self.parser_rejects}").fetchall()[0][0]
@@ -152,9 +171,20 @@ class _Stage:
         else:
             con.execute(f"CREATE TEMP VIEW {self.lines_view} AS SELECT rowid + 2 AS _line, * FROM {self.table}")
 
-    def _classify_parser_errors(self, errors, accepted_rows: int) -> None:
+    def _classify_parser_errors(self, errors, accepted_rows: int, long_lines: tuple[LongLine, ...]) -> None:
+        """Parser rejects of DuckDB's scan, plus the over-long lines it skipped without a word.
+
+        DuckDB rejects a line over `max_line_size` only while the line fits its read
+        buffer; a longer one vanishes from the scan. The pre-read scan found every
+        physical line over the limit: each that DuckDB did not report is rejected here.
+        """
         rows = []
         last_line = errors[-1][0] if errors else None
+        reported = {e[0] for e in errors}
+        limit = self.limits.max_line_bytes
+        for long in long_lines:
+            if long.line > 1 and long.line not in reported:
+                rows.append((long.line, too_long(long.size, limit), long.head.decode("utf-8", "replace") + "…"))
         for line, types, csv_line, messages in errors:
             text = (csv_line or "").strip("\r\n")
             if "INVALID ENCODING" in types:
@@ -163,14 +193,14 @@ class _Stage:
                 if "\n" in text or (line == last_line and accepted_rows + len(errors) + 1 <= line):
                     raise self.fault(f"a quote opened at line {line} is never closed: rows cannot be told apart")
                 reason = "malformed quoting"
+            elif "LINE SIZE OVER MAXIMUM" in types:  # its fields are not worth counting
+                reason = too_long(_line_size(messages), self.limits.max_line_bytes)
             elif "MISSING COLUMNS" in types:
                 found = min((c for c in map(_field_count, messages) if c is not None), default=None)
                 reason = f"fewer fields than the header ({found} of {self.width})" if found else "fewer fields than the header"
             elif "TOO MANY COLUMNS" in types:
                 found = max((c for c in map(_field_count, messages) if c is not None), default=None)
                 reason = f"more fields than the header ({found} of {self.width})" if found else "more fields than the header"
-            elif "LINE SIZE OVER MAXIMUM" in types:
-                reason = "line longer than the CSV reader's maximum"
             else:
                 reason = "unparsable line: " + "; ".join(sorted({m.splitlines()[0] for m in messages if m}))
             rows.append((line, reason, text))
@@ -239,12 +269,16 @@ def load_feed_month(
     tz: str,
     code_sets: dict[str, frozenset[str]],
     loaded_at: datetime | None = None,
+    limits: ReadLimits | None = None,
 ) -> LoadResult:
     """Replace one feed-month in the raw layer with its delivery (`feed_month_delivery`).
 
-    No delivery (no folder, or no data file in it) changes nothing. Returns the per-file counts. Raises `FileFault` (nothing changed) when a
-    file cannot be read as a whole.
+    No delivery (no folder, or no data file in it) changes nothing. Returns the
+    per-file counts. Raises `FileFault` (nothing changed) when a file cannot be
+    read as a whole. Each file is first scanned once (hash, over-long lines, a
+    `.gz` expanded within `limits`), then read by DuckDB under a plain link name.
     """
+    limits = limits or ReadLimits()
     delivery = feed_month_delivery(raw_dir, feed, month)
     if delivery.faults:
         raise delivery.faults[0]
@@ -257,10 +291,15 @@ def load_feed_month(
     loaded_at = loaded_at or datetime.now(timezone.utc).replace(tzinfo=None)
     month_lit = lit(month.isoformat())
     stages: list[_Stage] = []
+    links = tempfile.TemporaryDirectory(prefix="customs-kpi-read-")
     try:
-        specs = [inspect_file(p, feed, month, parquet_columns=_parquet_columns(con)) for p in files]
-        for i, spec in enumerate(specs):
-            stage = _Stage(con, i, spec, feed, month)
+        specs, scans = [], []
+        for i, path in enumerate(files):
+            scans.append(scan_file(path, limits, lambda message, name=path.name: FileFault(feed.name, month, name, message)))
+            alias = literal_alias(path, Path(links.name), i)
+            specs.append(inspect_file(path, feed, month, parquet_columns=_parquet_columns(con), read_path=alias))
+        for i, (spec, scan) in enumerate(zip(specs, scans)):
+            stage = _Stage(con, i, spec, scan, feed, month, limits)
             stages.append(stage)
             stage.load()
         present = {c for s in specs for c in s.mapping}
@@ -278,7 +317,7 @@ def load_feed_month(
             )
         finally:
             con.execute("SET TimeZone = 'UTC'")
-        hashes = [sha256_of(s.spec.path) for s in stages]
+        hashes = [scan.sha256 for scan in scans]
         check_unchanged(delivery, hashes)  # a file still being written fails the month, nothing replaced
         result = _write_month(con, feed, month, stages, hashes, tz, loaded_at)
         return result
@@ -287,6 +326,7 @@ def load_feed_month(
             s.drop()
         con.execute("DROP VIEW IF EXISTS _in")
         con.execute("DROP TABLE IF EXISTS _typed")
+        links.cleanup()
 
 
 def _write_month(
