@@ -25,6 +25,12 @@ def _month(text: str) -> date:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _rows(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"--rows must be a whole number >= 0, got {text!r}")
+    return int(text)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from dagster_project.pipeline import run_pipeline
 
@@ -98,6 +104,31 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 1 if bad or warnings else 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from dagster_project.explain.evidence import ExplainError, explain
+    from dagster_project.explain.text import render, write_csv
+    from dagster_project.publish.publisher import open_published
+
+    settings = Settings.from_env()
+    if not settings.published_db.is_file():
+        print(f"error: no published warehouse at {settings.published_db} (run `customs-kpi run` first)", file=sys.stderr)
+        return 2
+    with open_published(settings.published_db) as con:
+        try:
+            e = explain(con, args.kpi_id, args.month, rows=args.rows)
+        except ExplainError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(render(e), end="")
+        if args.csv:
+            n = write_csv(con, e, Path(args.csv))
+            print(f"{n} record(s) written to {args.csv}")
+    if not e.matches:
+        print(f"error: {e.kpi_id} {e.month:%Y-%m}: the evidence records do not give the published value", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     from dagster_project.transform.project import ensure_manifest
 
@@ -133,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="what is loaded, published, failing or overdue, per feed and month")
     status.add_argument("--strict", action="store_true", help="also exit non-zero when a month is overdue")
     status.set_defaults(func=cmd_status)
+
+    expl = sub.add_parser("explain", help="the records behind a published KPI value, and the value recomputed from them")
+    expl.add_argument("kpi_id", metavar="KPI_ID", help="a kpi_id of marts.kpi_catalog")
+    expl.add_argument("--month", type=_month, required=True, help="the month (YYYY-MM)")
+    expl.add_argument("--rows", type=_rows, default=20, help="records to print (default 20)")
+    expl.add_argument("--csv", metavar="FILE", help="write every record to FILE (CSV)")
+    expl.set_defaults(func=cmd_explain)
 
     prep = sub.add_parser("prepare", help="parse the dbt project (manifest for Dagster)")
     prep.set_defaults(func=cmd_prepare)

@@ -139,6 +139,31 @@ def check_load_audit_per_month(df, con):
     assert (df["rows_accepted"] > 0).all()
 
 
+def check_red_lane_declarations(df, con):
+    latest = con.execute("SELECT max(month) FROM marts.kpi_monthly").fetchall()[0][0]
+    value, n = con.execute("SELECT value, n FROM marts.kpi_monthly WHERE kpi_id = 'import_inspection_rate' "
+                           "AND month = ?", [latest]).fetchall()[0]
+    assert (df["final_lane"] == "RED").all() and df["declaration_id"].is_unique
+    assert close(100.0 * len(df) / n, value)
+
+
+def check_slowest_aeo_imports(df, con):
+    assert 0 < len(df) <= 10
+    hours = list(df["hours_lodged_to_release"])
+    assert hours == sorted(hours, reverse=True)
+    latest = con.execute("SELECT max(month) FROM marts.kpi_monthly").fetchall()[0][0]
+    slowest = con.execute("SELECT max(hours_lodged_to_release) FROM marts.fct_declarations WHERE month = ? "
+                          "AND declaration_type = 'IM' AND is_aeo AND is_released", [latest]).fetchall()[0][0]
+    assert close(hours[0], round(slowest, 2))
+
+
+def check_kpi_value_from_its_records(df, con):
+    assert list(df["month"]) == list(MONTHS)
+    for _, r in df.iterrows():
+        assert close(r["recomputed"], r["published"], 1e-9)
+        assert r["in_numerator"] == r["in_denominator"] == r["n"] > 0
+
+
 CHECKS = {name[len("check_"):]: fn for name, fn in globals().items() if name.startswith("check_")}
 
 

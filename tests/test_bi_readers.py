@@ -88,12 +88,19 @@ def test_a_new_connection_after_the_publish_sees_the_new_month(bi_world):
 
 def test_the_old_cli_reads_every_published_table_and_parquet_file(bi_world):
     settings = bi_world.settings
-    tables = [r[0] for r in cli_query(settings.published_db, "SELECT table_name FROM information_schema.tables "
-                                      "WHERE table_schema = 'marts' ORDER BY 1")]
+    listed = cli_query(settings.published_db, "SELECT table_name, table_type FROM information_schema.tables "
+                                              "WHERE table_schema = 'marts' ORDER BY 1")
+    tables = [name for name, kind in listed if kind == "BASE TABLE"]
+    views = [name for name, kind in listed if kind == "VIEW"]
     assert {"fct_declarations", "kpi_catalog", "kpi_monthly", "trs_monthly", "load_audit"} <= set(tables)
     version = cli_query(settings.published_db, "SELECT version()")[0][0]
     assert version.startswith("v1.5"), version
+    # the evidence views (published as views, no Parquet) bind and query in the old CLI
+    assert "kpi_evidence" in views and len(views) == 11, views
     version = (settings.marts_dir / "parquet").resolve()  # resolve the link once, as docs/analysts.md says
+    for v in views:
+        assert int(cli_query(settings.published_db, f"SELECT count(*) FROM marts.{v}")[0][0]) > 0, v
+        assert not (version / f"{v}.parquet").exists() and not (version / v).exists(), v
     for t in tables:
         n_db = int(cli_query(settings.published_db, f"SELECT count(*) FROM marts.{t}")[0][0])
         parquet = version / f"{t}.parquet"

@@ -116,6 +116,78 @@ def test_charts_draw_in_headless_chromium_without_errors(bi_world):
     print(f"report screenshots: {keep or bi_world.screenshots}")
 
 
+EXPLAIN_JS = """({
+    title: document.querySelector('h1').textContent,
+    definition: document.querySelector('#definition + p').textContent,
+    formula: document.querySelector('#formula + p').textContent,
+    check: document.querySelector('#check').textContent,
+    checkClass: document.querySelector('#check').className,
+    facts: Object.fromEntries(Array.from(document.querySelectorAll('#facts tr')).map(
+        tr => [tr.cells[0].textContent, tr.cells[1].textContent])),
+    records: Array.from(document.querySelectorAll('#records tr.record')).map(
+        tr => Array.from(tr.cells).map(td => td.textContent)),
+    sql: document.querySelector('#records-sql').textContent,
+    back: document.querySelector('nav a').getAttribute('href'),
+    recordsBox: (() => { const r = document.querySelector('#records').getBoundingClientRect();
+                         return {w: r.width, h: r.height}; })(),
+})"""
+
+
+@pytest.mark.slow
+def test_every_scorecard_row_links_to_its_explanation_page(bi_world):
+    report = bi_world.settings.marts_dir / "report"
+    for m in MONTHS:
+        page = (report / f"{m}.html").read_text(encoding="utf-8")
+        links = re.findall(r'<tr id="kpi-([a-z0-9_]+)"><td class="name"><a href="(explain/[^"]+)">', page)
+        assert len(links) == bi_world.catalog_size
+        for kpi_id, href in links:
+            assert href == f"explain/{m}/{kpi_id}.html"
+            target = report / href
+            assert target.is_file(), href
+        assert_self_contained((report / links[0][1]).read_text(encoding="utf-8"))
+
+
+@pytest.mark.slow
+def test_the_explanation_page_recomputes_the_value_in_chromium(bi_world):
+    from dagster_project.publish.publisher import open_published
+    from tests.bi_world import cli_query
+
+    month = MONTHS[-1]
+    report = bi_world.settings.marts_dir / "report"
+    with open_published(bi_world.settings.published_db) as con:
+        value, n = con.execute("SELECT value, n FROM marts.kpi_monthly WHERE kpi_id = 'time_to_import_aeo' "
+                               "AND month = ?", [date.fromisoformat(month + "-01")]).fetchall()[0]
+        definition = con.execute("SELECT definition FROM marts.kpi_catalog "
+                                 "WHERE kpi_id = 'time_to_import_aeo'").fetchall()[0][0]
+    assert n > 20
+    path = report / "explain" / month / "time_to_import_aeo.html"
+    html = path.read_text(encoding="utf-8")
+    assert_self_contained(html)
+    with Chromium() as browser:
+        page = browser.open(path.as_uri())
+        got = page.evaluate(EXPLAIN_JS)
+        png = page.screenshot()
+        visit = page.visit()
+    (bi_world.screenshots / "explain.png").write_bytes(png)
+    assert visit.console_errors == [] and visit.failed_requests == [], visit
+    assert all(u.startswith("file://") for u in visit.requests), visit.requests
+    assert got["definition"] == definition and got["formula"].startswith("mean of the measure")
+    assert "give the published value" in got["check"] and "good" in got["checkClass"]
+    facts = got["facts"]
+    assert float(facts["Published value"]) == pytest.approx(value, rel=1e-12)
+    assert float(facts["Recomputed value"]) == pytest.approx(value, rel=1e-9)
+    assert facts["n"] == facts["Recomputed n"] == facts["In the denominator"] == f"{n:,}"
+    assert got["back"] == f"../../{month}.html" and (path.parent / got["back"]).resolve().is_file()
+    # the 20 records contributing most: the largest hours first, as the pasted SQL lists them
+    assert len(got["records"]) == 20 and got["recordsBox"]["h"] > 200
+    hours = [float(r[4]) for r in got["records"]]
+    assert hours == sorted(hours, key=abs, reverse=True)
+    rows = cli_query(bi_world.settings.published_db, got["sql"])
+    assert len(rows) == n
+    assert [r[1] for r in rows[:20]] == [r[1] for r in got["records"]]
+    assert sum(float(r[4]) for r in rows) / n == pytest.approx(value, rel=1e-9)
+
+
 # ---- rendering, on hand-made rows: targets, YTD and status colours ----------------------------
 
 def _row(kpi_id, month, value, *, unit="applications", basis="ytd", ytd=None, baseline=None, target=None,

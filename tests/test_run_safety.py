@@ -136,8 +136,12 @@ def test_a_run_launched_with_the_jobs_own_executor_is_refused_while_a_run_works(
     # the failure alert the daemon would send says why
     from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context
 
-    from dagster_project.operations.sensors import run_failure_alert
+    from dagster_project.jobs import build_monthly_pipeline
+    from dagster_project.operations.sensors import build_run_failure_alert
+    from dagster_project.partitions import monthly_partitions
     from dagster_project.runtime import patched_environ
+
+    run_failure_alert = build_run_failure_alert(build_monthly_pipeline(monthly_partitions(settings.first_month)))
 
     with DagsterInstance.from_config(str(settings.dagster_home_dir)) as instance:
         run = next(r for r in instance.get_runs() if r.job_name == "monthly_pipeline" and r.is_failure
@@ -344,10 +348,14 @@ def test_quality_docs_keep_the_newest_runs_and_those_behind_passed_months(tmp_pa
 def test_the_delivery_sensor_waits_while_a_run_holds_the_lock(tmp_path):
     from dagster import DagsterInstance, build_sensor_context
 
-    from dagster_project.operations.sensors import raw_delivery_sensor
+    from dagster_project.jobs import build_monthly_pipeline
+    from dagster_project.operations.sensors import build_raw_delivery_sensor
+    from dagster_project.partitions import monthly_partitions
     from dagster_project.runtime import patched_environ
 
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, CUSTOMS_KPI_SETTLE_SECONDS="0")  # settling: tests/test_deliveries.py
+    partitions = monthly_partitions(settings.first_month)
+    raw_delivery_sensor = build_raw_delivery_sensor(build_monthly_pipeline(partitions), partitions)
     generate(settings.raw_dir, "2024-06", "2024-06", declarations_per_month=20, seed=3, tz=settings.tz)
 
     def evaluate(cursor):

@@ -47,7 +47,9 @@ def build_publish_asset(upstream: list[AssetKey], partitions: PartitionsDefiniti
         if not settings.secret:
             context.log.warning(f"demo run: trader ids pseudonymised with the generated {key_source}")
         result = publish(settings, secret)
-        context.log.info(f"published {settings.published_db} with {len(result.tables)} tables")
+        context.log.info(
+            f"published {settings.published_db} with {len(result.tables)} tables and {len(result.views)} views"
+        )
         with open_published(result.path) as con:
             months = con.execute(
                 "SELECT strftime(min(month), '%Y-%m'), strftime(max(month), '%Y-%m') FROM marts.kpi_monthly"
@@ -57,6 +59,7 @@ def build_publish_asset(upstream: list[AssetKey], partitions: PartitionsDefiniti
                 "path": MetadataValue.path(str(result.path)),
                 "parquet": MetadataValue.path(str(result.parquet)),
                 "tables": MetadataValue.md(rows_table(result.tables)),
+                "views": ", ".join(result.views) or "none",
                 "months": f"{months[0]} .. {months[1]}" if months[0] else "none",
                 "publish": "changed months only (copy of the last file)" if result.incremental else "in full",
                 "pseudonym key": "CUSTOMS_KPI_SECRET" if settings.secret else "demo key (generated)",

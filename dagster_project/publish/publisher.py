@@ -81,14 +81,56 @@ class PublishResult:
     parquet: Path | None = None  # the version folder marts/parquet names
     incremental: bool = False
     ledger_only: bool = False
+    views: list[str] = field(default_factory=list)
 
 
 def marts_tables(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> list[str]:
     where = f"table_catalog = {lit(catalog)}" if catalog else "table_catalog = current_database()"
     rows = con.execute(
-        f"SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' AND {where} ORDER BY table_name"
+        f"SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' AND table_type = 'BASE TABLE' "
+        f"AND {where} ORDER BY table_name"
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def publish_views(con: duckdb.DuckDBPyConnection, catalog: str) -> list[str]:
+    """Publish the views of the work database's schema marts as views of `catalog` (no copy of
+    their rows, no Parquet): each is re-created from its SQL with `catalog` as the default
+    database, so its `marts.x` names, which carry no catalog, bind to the published tables, in
+    whichever file the view is later read from (DuckDB binds a view's unqualified names in the
+    view's own database). A view that reads another is created once that one exists; one that
+    reads nothing published fails the publish, naming it."""
+    work, schema = con.execute("SELECT current_database(), current_schema()").fetchall()[0]
+    pending = dict(
+        con.execute(
+            "SELECT view_name, sql FROM duckdb_views() WHERE database_name = current_database() "
+            "AND schema_name = 'marts' AND NOT internal ORDER BY view_name"
+        ).fetchall()
+    )
+    created: list[str] = []
+    con.execute(f"USE {q(catalog)}")
+    try:
+        for name in pending:
+            con.execute(f"DROP VIEW IF EXISTS marts.{q(name)}")
+        while pending:
+            errors = {}
+            before = len(pending)
+            for name, sql in list(pending.items()):
+                try:
+                    con.execute(sql)
+                except duckdb.CatalogException as exc:
+                    errors[name] = exc
+                    continue
+                pending.pop(name)
+                created.append(name)
+            if len(pending) == before:  # none of them binds: nothing else will be created
+                raise RuntimeError(
+                    "views of schema marts that do not bind over the published tables: "
+                    + "; ".join(f"marts.{name}: {exc}" for name, exc in errors.items())
+                )
+    finally:
+        con.execute(f"USE {q(work)}.{q(schema)}")
+    return sorted(created)
 
 
 def _columns(con, schema: str, table: str) -> list[str]:
@@ -200,6 +242,8 @@ def publish(settings: Settings, secret: str, *, ledger_only: bool = False) -> Pu
                 con.execute(f"CREATE OR REPLACE TABLE pub.marts.{q(name)} AS {published_select(con, rel)}")
         for name in marts_tables(con, "pub"):
             result.tables[name] = con.execute(f"SELECT count(*) FROM pub.marts.{q(name)}").fetchall()[0][0]
+        if not ledger_only:  # a ledger-only publish keeps the views of the file it copied
+            result.views = publish_views(con, "pub")
         con.execute("DETACH pub")
 
         # The Parquet set: a new version folder, then the pointer is moved to it.

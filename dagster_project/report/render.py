@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dagster_project.publish.swap import build_dir, swap_dir, sweep
 from dagster_project.report import svg
+from dagster_project.report.explain_page import explain_href, explanation_page
 from dagster_project.report.data import CATEGORIES, KpiRow, ReportData, load_report_data, status_counts
 
 AEO_COLOUR, NON_AEO_COLOUR = "#0969da", "#d4a72c"
@@ -128,8 +129,9 @@ def scorecard_table(rows: list[KpiRow], levels) -> str:
         progress = "–" if r.progress_pct is None else f"{r.progress_pct:,.0f} %"
         manual = " · manual" if r.source == "manual" else ""
         basis = " · judged on YTD" if r.basis == "ytd" else ""
+        name = f'<a href="{escape(explain_href(r.month, r.kpi_id))}">{escape(r.indicator)}</a>'
         out.append(
-            f'<tr id="kpi-{escape(r.kpi_id)}"><td class="name">{escape(r.indicator)}'
+            f'<tr id="kpi-{escape(r.kpi_id)}"><td class="name">{name}'
             f"<small>{escape(r.kpi_id)}{manual}{basis}</small></td>"
             f"<td>{escape(r.unit)}</td><td>{fmt_value(r.baseline, r.unit)}</td>"
             f"<td>{target_cell(r, levels)}</td><td><b>{fmt_value(r.value, r.unit)}</b></td>"
@@ -322,6 +324,21 @@ def scorecard_markdown(data: ReportData, month: date) -> str:
 
 # ---- writing ------------------------------------------------------------------
 
+def write_explanations(published_db: Path, build: Path, generated_at: datetime) -> int:
+    """One explanation page per KPI and month (explain/<YYYY-MM>/<kpi_id>.html)."""
+    from dagster_project.explain.evidence import explain_all
+    from dagster_project.publish.publisher import open_published
+    from dagster_project.report.explain_page import TOP_RECORDS
+
+    with open_published(published_db) as con:
+        explanations = explain_all(con, TOP_RECORDS)
+    for (kpi_id, month), e in explanations.items():
+        f = build / explain_href(month, kpi_id)
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(explanation_page(e, generated_at, page, status_badge), encoding="utf-8")
+    return len(explanations)
+
+
 def write_report(published_db: Path, out_dir: Path, now: datetime | None = None) -> tuple[ReportData, list[Path]]:
     """Render index.html and one YYYY-MM.html per month into out_dir (replaced as a whole)."""
     generated_at = now or datetime.now(timezone.utc)
@@ -335,6 +352,7 @@ def write_report(published_db: Path, out_dir: Path, now: datetime | None = None)
             f = build / f"{month_key(m)}.html"
             f.write_text(month_page(data, m, generated_at), encoding="utf-8")
             files.append(f)
+        write_explanations(published_db, build, generated_at)
         swap_dir(build, out_dir)
     finally:
         shutil.rmtree(build, ignore_errors=True)

@@ -10,46 +10,20 @@
     KPI group "Selectivity lanes for AEO trade": AEO declarations lodged in
     the month by their final lane (the lane row assigned last). A declaration
     without a lane row counts in no lane. The counts read the declarations and
-    lanes feeds: null for a month in which either has no delivery.
+    lanes feeds: null for a month in which either has no delivery. Records:
+    macro kpi_records_aeo_lanes (also behind marts.kpi_evidence_aeo_lanes).
 -#}
-{%- set kpi_ids = [
-    'aeo_green_lane',
-    'aeo_yellow_lane',
-    'aeo_red_lane',
+{%- set kpis = [
+    {'id': 'aeo_green_lane', 'agg': 'count', 'delivered': '(months.declarations_delivered and months.lanes_delivered)'},
+    {'id': 'aeo_yellow_lane', 'agg': 'count', 'delivered': '(months.declarations_delivered and months.lanes_delivered)'},
+    {'id': 'aeo_red_lane', 'agg': 'count', 'delivered': '(months.declarations_delivered and months.lanes_delivered)'},
 ] -%}
+{%- set records = kpi_records_by_kpi(kpi_records_aeo_lanes, kpis, [ref('fct_declarations')]) -%}
 
 with months as (
 
     {{ kpi_months(['declarations', 'lanes']) }}
 
-),
-
-declarations as (
-
-    select
-        month,
-        is_aeo,
-        final_lane
-    from {{ ref('fct_declarations') }}
-    where {{ kpi_window_filter('month') }}
-
-),
-
-monthly as (
-
-    select
-        months.month,
-        -- aeo_green_lane: AEO declarations whose final lane is GREEN
-        {{ kpi_count('aeo_green_lane', "d.is_aeo and d.final_lane = 'GREEN'", '(months.declarations_delivered and months.lanes_delivered)') }},
-        -- aeo_yellow_lane: AEO declarations whose final lane is YELLOW
-        {{ kpi_count('aeo_yellow_lane', "d.is_aeo and d.final_lane = 'YELLOW'", '(months.declarations_delivered and months.lanes_delivered)') }},
-        -- aeo_red_lane: AEO declarations whose final lane is RED
-        {{ kpi_count('aeo_red_lane', "d.is_aeo and d.final_lane = 'RED'", '(months.declarations_delivered and months.lanes_delivered)') }}
-    from months
-    left join declarations as d
-        on d.month = months.month
-    group by months.month, months.declarations_delivered, months.lanes_delivered
-
 )
 
-{{ kpi_unpivot('monthly', kpi_ids) }}
+{{ kpi_aggregate(kpis, records, feeds=['declarations', 'lanes']) }}

@@ -9,47 +9,20 @@
 {#-
     KPI group "Cost to clear goods (AEO trade)": mean clearance fees and
     charges per AEO declaration of the type lodged in the month, over the
-    declarations that report a cost.
+    declarations that report a cost. Records: macro kpi_records_clearance_cost
+    (also behind marts.kpi_evidence_clearance_cost).
 -#}
-{%- set kpi_ids = [
-    'cost_to_import_aeo',
-    'cost_to_export_aeo',
-    'cost_to_transit_aeo',
+{%- set kpis = [
+    {'id': 'cost_to_import_aeo', 'agg': 'mean'},
+    {'id': 'cost_to_export_aeo', 'agg': 'mean'},
+    {'id': 'cost_to_transit_aeo', 'agg': 'mean'},
 ] -%}
+{%- set records = kpi_records_by_kpi(kpi_records_clearance_cost, kpis, [ref('fct_declarations')]) -%}
 
 with months as (
 
     {{ kpi_months() }}
 
-),
-
-declarations as (
-
-    select
-        month,
-        declaration_type,
-        is_aeo,
-        clearance_cost
-    from {{ ref('fct_declarations') }}
-    where {{ kpi_window_filter('month') }}
-
-),
-
-monthly as (
-
-    select
-        months.month,
-        -- cost_to_import_aeo: mean clearance_cost, IM by AEOs, cost reported
-        {{ kpi_mean('cost_to_import_aeo', 'd.clearance_cost', "d.declaration_type = 'IM' and d.is_aeo") }},
-        -- cost_to_export_aeo: the same for EX
-        {{ kpi_mean('cost_to_export_aeo', 'd.clearance_cost', "d.declaration_type = 'EX' and d.is_aeo") }},
-        -- cost_to_transit_aeo: the same for TR
-        {{ kpi_mean('cost_to_transit_aeo', 'd.clearance_cost', "d.declaration_type = 'TR' and d.is_aeo") }}
-    from months
-    left join declarations as d
-        on d.month = months.month
-    group by months.month
-
 )
 
-{{ kpi_unpivot('monthly', kpi_ids) }}
+{{ kpi_aggregate(kpis, records) }}

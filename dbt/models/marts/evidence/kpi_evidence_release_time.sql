@@ -1,0 +1,15 @@
+{{ config(materialized='view') }}
+{#-
+    Evidence of the KPI group "Time to clear goods (AEO trade)": the declarations behind each month's
+    value, one row per record and KPI, from the same macro (kpi_records_release_time) that
+    the KPI model aggregates. Only the published months (those of
+    marts.kpi_monthly). A view over the published tables, named without
+    a catalog so that it binds in whichever file it is read from.
+-#}
+
+select records.*
+from (
+    {{ kpi_records_release_time(ref('fct_declarations').include(database=False)) }}
+) as records
+-- the published months only (the feeds also hold records of other months, e.g. register history)
+where records.month in (select month from {{ ref('kpi_monthly').include(database=False) }})
