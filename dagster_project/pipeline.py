@@ -189,8 +189,12 @@ def _run_locked(
     published = any(
         e.is_step_materialization and e.asset_key == AssetKey(["published_warehouse"]) for e in result.all_events
     )
+    failed_steps = {e.step_key for e in result.all_events if e.is_step_failure}
     if result.success:
         status = "published"
+    elif published and failed_steps and all(k.endswith("_published_in_full") for k in failed_steps):
+        withheld = [m for m in outcome.failures if m.startswith("withheld: ")]
+        status = f"published, except the KPI values of {len(withheld)} withheld feed-month(s) (see the errors)"
     elif published:  # a step after the swap failed (report, data dictionary)
         status = "FAILED after publishing the warehouse (see the errors)"
     else:

@@ -71,7 +71,8 @@ def sort_key(row):
 def warehouse_rows(settings) -> dict[str, tuple[list[str], list[tuple]]]:
     with open_published(settings.published_db) as con:
         tables = [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' ORDER BY 1").fetchall()]
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
+            "AND table_type = 'BASE TABLE' ORDER BY 1").fetchall()]  # views (the evidence) have no Parquet
         out = {}
         for t in tables:
             cols = [r[0] for r in con.execute(f"DESCRIBE marts.{t}").fetchall()]

@@ -76,7 +76,7 @@ def audit(settings, feed):
         ).fetchall()
 
 
-def three_clean_months(settings, n=20):
+def three_clean_months(settings, n=80):  # above the 50-row floor of the row-count band
     for m in (JAN, FEB, MAR):
         deliver(settings, DECL, m, declarations(m, n))
 
@@ -94,13 +94,13 @@ def test_clean_months_pass_and_the_result_is_recorded(settings):
     outcome = gate(settings, DECL, [JAN, FEB, MAR])
     assert outcome.passed and [m.result for m in outcome.months] == ["passed"] * 3
     assert audit(settings, DECL) == [(m, "passed", "passed (34 expectations)") for m in ("2024-01", "2024-02", "2024-03")]
-    assert outcome.ledger_published is None and not settings.published_db.exists()
+    assert not settings.published_db.exists()  # the gate itself never publishes
 
 
 def test_only_the_runs_months_and_unchecked_ones_are_evaluated(settings):
     three_clean_months(settings)
     gate(settings, DECL, [JAN, FEB, MAR])
-    deliver(settings, DECL, APR, declarations(APR, 20))
+    deliver(settings, DECL, APR, declarations(APR, 80))
     outcome = gate(settings, DECL, [APR])
     assert [m.month for m in outcome.months] == [APR]
     deliver(settings, DECL, FEB, declarations(FEB, 21))  # reloaded outside a run: 'not_checked'
@@ -113,7 +113,7 @@ def test_the_metrics_frame_is_one_row_per_month_of_aggregates(settings):
         frame = metrics_frame(con, DECL, [JAN, FEB, MAR], tz="UTC", code_sets=code_sets(), history_months=6)
     assert list(frame["month"]) == ["2024-01", "2024-02", "2024-03"]
     row = frame.set_index("month").loc["2024-03"]
-    assert row["row_count"] == 20 and row["row_count_ratio"] == 1.0 and row["reject_share"] == 0
+    assert row["row_count"] == 80 and row["row_count_ratio"] == 1.0 and row["reject_share"] == 0
     assert row["release_hours_median"] == 2.5 and row["released_share"] == 1
     assert frame.set_index("month").loc["2024-01", "row_count_ratio"] != frame.set_index("month").loc["2024-01", "row_count_ratio"]  # NaN: no history
 
@@ -124,30 +124,30 @@ def test_the_metrics_frame_is_one_row_per_month_of_aggregates(settings):
 def test_redelivery_with_fewer_rows_fails_the_row_count_band(settings):
     three_clean_months(settings)
     gate(settings, DECL, [JAN, FEB, MAR])
-    deliver(settings, DECL, MAR, declarations(MAR, 5), name="resent.csv")
+    deliver(settings, DECL, MAR, declarations(MAR, 20), name="resent.csv")
     outcome = gate(settings, DECL, [MAR])
     result = only(outcome, MAR)
     assert result.result == "failed" and not outcome.passed
     assert result.note == ("quality suite failed: row_count_ratio = 0.25, expected between 0.5 and 2 "
-                           "[5 rows vs median 20 of 2 earlier month(s)]")
+                           "[20 rows vs median 80 of 2 earlier month(s)]")
     (finding,) = result.findings
     assert (finding.metric, finding.observed, finding.min_value, finding.max_value) == ("row_count_ratio", 0.25, 0.5, 2.0)
     assert finding.sample == [
-        {"month": "2024-01", "rows_accepted": 20, "quality_failed": False, "in_history": True},
-        {"month": "2024-02", "rows_accepted": 20, "quality_failed": False, "in_history": True},
-        {"month": "2024-03", "rows_accepted": 5, "quality_failed": False, "in_history": False},
+        {"month": "2024-01", "rows_accepted": 80, "quality_failed": False, "in_history": True},
+        {"month": "2024-02", "rows_accepted": 80, "quality_failed": False, "in_history": True},
+        {"month": "2024-03", "rows_accepted": 20, "quality_failed": False, "in_history": False},
     ]
     assert outcome.messages() == [f"declarations 2024-03: {result.note}"]
     assert audit(settings, DECL)[-1][1] == "failed"
 
 
 def test_first_month_has_no_band_and_a_failed_month_is_not_history(settings):
-    deliver(settings, DECL, JAN, declarations(JAN, 2))
+    deliver(settings, DECL, JAN, declarations(JAN, 60))
     assert gate(settings, DECL, [JAN]).passed  # no history: the band is not checked
-    deliver(settings, DECL, FEB, declarations(FEB, 40))
-    assert only(gate(settings, DECL, [FEB]), FEB).findings[0].metric == "row_count_ratio"  # 40 / 2 = 20
-    deliver(settings, DECL, MAR, declarations(MAR, 3))
-    # February failed: March is compared with January only (3 / 2 = 1.5)
+    deliver(settings, DECL, FEB, declarations(FEB, 240))
+    assert only(gate(settings, DECL, [FEB]), FEB).findings[0].metric == "row_count_ratio"  # 240 / 60 = 4
+    deliver(settings, DECL, MAR, declarations(MAR, 90))
+    # February failed: March is compared with January only (90 / 60 = 1.5)
     assert only(gate(settings, DECL, [MAR]), MAR).result == "passed"
 
 
@@ -161,7 +161,7 @@ def test_header_only_delivery_fails_row_count(settings):
 
 
 def test_rejected_share_above_the_feeds_limit(settings):
-    three_clean_months(settings)
+    three_clean_months(settings, n=20)  # below the band's floor: only the shares are checked
     rows = declarations(APR, 20)
     for r in rows[:3]:
         r["declaration_type"] = "XX"
@@ -173,7 +173,7 @@ def test_rejected_share_above_the_feeds_limit(settings):
 
 
 def test_an_optional_column_the_exporter_dropped_shows_as_null_share(settings):
-    three_clean_months(settings)
+    three_clean_months(settings, n=20)  # below the band's floor: only the shares are checked
     columns = [c for c in DECL.column_names if c != "duty_amount"]
     deliver(settings, DECL, APR, declarations(APR, 20), columns=columns)
     result = only(gate(settings, DECL, [APR]), APR)
@@ -182,7 +182,7 @@ def test_an_optional_column_the_exporter_dropped_shows_as_null_share(settings):
 
 
 def test_release_distribution(settings):
-    three_clean_months(settings)
+    three_clean_months(settings, n=20)  # below the band's floor: only the shares are checked
     rows = declarations(APR, 20)
     for i, r in enumerate(rows):
         r["released_at"] = "" if i < 12 else "2024-06-30 09:00"  # 8 released after 81 days
@@ -241,13 +241,13 @@ def test_rows_that_bypassed_the_loader_are_caught_with_a_sample(settings):
 def failed_march(settings):
     three_clean_months(settings)
     gate(settings, DECL, [JAN, FEB, MAR])
-    deliver(settings, DECL, MAR, declarations(MAR, 5), name="resent.csv")
+    deliver(settings, DECL, MAR, declarations(MAR, 20), name="resent.csv")
     assert not gate(settings, DECL, [MAR]).passed
 
 
 def test_a_failed_month_keeps_failing_runs_of_other_months(settings):
     failed_march(settings)
-    deliver(settings, DECL, APR, declarations(APR, 20))
+    deliver(settings, DECL, APR, declarations(APR, 80))
     outcome = gate(settings, DECL, [APR])
     assert [(m.month, m.result) for m in outcome.months] == [(MAR, "failed"), (APR, "passed")]
     assert not outcome.passed
@@ -259,19 +259,19 @@ def test_override_lets_the_month_through_until_it_is_redelivered(settings):
     assert before == "failed"
     assert note.startswith("overridden by A. Operator at ") and "partial month confirmed" in note
     assert note.endswith("| quality suite failed: row_count_ratio = 0.25, expected between 0.5 and 2 "
-                         "[5 rows vs median 20 of 2 earlier month(s)]")
+                         "[20 rows vs median 80 of 2 earlier month(s)]")
     assert audit(settings, DECL)[-1][1] == "overridden"
 
     # the same files loaded again: the override stands
-    deliver(settings, DECL, MAR, declarations(MAR, 5), name="resent.csv")
+    deliver(settings, DECL, MAR, declarations(MAR, 20), name="resent.csv")
     result = only(gate(settings, DECL, [MAR]), MAR)
     assert result.result == "overridden" and result.note.startswith("overridden by A. Operator")
 
     # a re-delivery with other content voids it
-    deliver(settings, DECL, MAR, declarations(MAR, 6), name="resent.csv")
+    deliver(settings, DECL, MAR, declarations(MAR, 24), name="resent.csv")
     assert only(gate(settings, DECL, [MAR]), MAR).result == "failed"
     # and a good re-delivery passes
-    deliver(settings, DECL, MAR, declarations(MAR, 20), name="fixed.csv")
+    deliver(settings, DECL, MAR, declarations(MAR, 80), name="fixed.csv")
     assert only(gate(settings, DECL, [MAR]), MAR).result == "passed"
 
     with work_db(settings, read_only=True) as con:
@@ -311,16 +311,17 @@ def published_before(settings):
     return publish(settings, settings.secret)
 
 
-def test_a_held_back_month_republishes_only_the_ledger(settings):
+def test_the_ledger_only_publish_keeps_the_kpis_and_replaces_the_ledger(settings):
     three_clean_months(settings)
     gate(settings, DECL, [JAN, FEB, MAR])
     first = published_before(settings)
     old_inode = settings.published_db.stat().st_ino
     kpi_parquet = first.parquet / "kpi_monthly.parquet"
 
-    deliver(settings, DECL, MAR, declarations(MAR, 5), name="resent.csv")
+    deliver(settings, DECL, MAR, declarations(MAR, 20), name="resent.csv")
     outcome = gate(settings, DECL, [MAR])
-    assert outcome.ledger_published == settings.published_db
+    assert not outcome.passed and settings.published_db.stat().st_ino == old_inode  # the gate never publishes
+    publish(settings, settings.secret, ledger_only=True)
     assert settings.published_db.stat().st_ino != old_inode  # a new file, swapped in
     assert list(settings.marts_dir.glob(".*.tmp*")) == []
     version = (settings.marts_dir / "parquet").resolve()
@@ -342,16 +343,17 @@ def test_status_and_the_published_ledger_name_the_loads_the_published_kpis_use(s
     three_clean_months(settings)
     assert gate(settings, DECL, [JAN, FEB, MAR]).passed
     published_before(settings)
-    deliver(settings, DECL, APR, declarations(APR, 20))
+    deliver(settings, DECL, APR, declarations(APR, 80))
     assert gate(settings, DECL, [APR]).passed  # passes, but the run's KPIs are not built (below)
     deliver(settings, LANES, APR, lanes(APR, 20, lane="RED", selection="RISK", rule_id="R1"))
     outcome = gate(settings, LANES, [APR])
-    assert not outcome.passed and outcome.ledger_published == settings.published_db  # the ledger-only publish
+    assert not outcome.passed
+    publish(settings, settings.secret, ledger_only=True)  # what a run whose KPIs are not rebuilt publishes
 
     state = {(s.feed, s.month): s.state for s in collect_status(settings, today=date(2024, 5, 5))}
     assert state[("declarations", MAR)] == "published"
     assert state[("declarations", APR)] == "not published"
-    assert state[("lanes", APR)] == "quality failed"
+    assert state[("lanes", APR)] == "withheld"
     with open_published(settings.published_db) as con:
         flags = con.execute("SELECT feed, strftime(month, '%Y-%m'), quality_result, in_published_kpis "
                             "FROM marts.load_audit ORDER BY ALL").fetchall()
@@ -380,3 +382,47 @@ def test_data_docs_are_written_for_the_run(settings):
     assert outcome.docs_index == index and index.is_file()
     pages = list((index.parent / "validations" / "declarations").rglob("*.html"))
     assert len(pages) == 1 and "row_count_ratio" in pages[0].read_text(encoding="utf-8")
+
+
+# ---- thresholds that fit small feeds ---------------------------------------------------------------
+
+MANUAL = feed_by_name("manual")
+
+
+def manual_rows(kpis):
+    return [{"kpi_id": k, "value": "1", "note": ""} for k in kpis]
+
+
+def test_the_row_count_band_needs_a_history_of_at_least_50_rows(settings):
+    for m, n in ((JAN, 49), (FEB, 49)):
+        deliver(settings, DECL, m, declarations(m, n))
+    deliver(settings, DECL, MAR, declarations(MAR, 10))  # 10 / 49: far below the band, but 49 rows are noise
+    result = only(gate(settings, DECL, [JAN, FEB, MAR]), MAR)
+    assert result.result == "passed", result.note
+    deliver(settings, DECL, FEB, declarations(FEB, 50))
+    deliver(settings, DECL, MAR, declarations(MAR, 12))  # median of (49, 50) = 49.5: still below 50
+    assert only(gate(settings, DECL, [FEB, MAR]), MAR).result == "passed"
+    deliver(settings, DECL, JAN, declarations(JAN, 50))
+    deliver(settings, DECL, MAR, declarations(MAR, 12))  # median 50: the band holds, 12 / 50 fails it
+    result = only(gate(settings, DECL, [JAN, MAR]), MAR)
+    assert [f.metric for f in result.findings] == ["row_count_ratio"]
+
+
+def test_a_small_manual_month_names_its_missing_kpis_in_a_warning_not_a_failure(settings):
+    from dagster_project.contract.catalog import manual_kpi_ids
+
+    expected = sorted(manual_kpi_ids())
+    assert len(expected) >= 4
+    for m in (JAN, FEB, MAR):
+        deliver(settings, MANUAL, m, manual_rows(expected))
+    deliver(settings, MANUAL, APR, manual_rows(expected[:2]))  # 2 rows against a median of 5
+    outcome = gate(settings, MANUAL, [JAN, FEB, MAR, APR])
+    result = only(outcome, APR)
+    assert result.result == "passed" and outcome.passed
+    assert result.warnings == [f"manual KPIs of the catalog missing: {', '.join(expected[2:])}"]
+    assert outcome.warnings() == [f"manual 2024-04: {result.warnings[0]}"]
+    assert audit(settings, MANUAL)[-1][2].endswith(f"; warning: {result.warnings[0]}")
+    assert all(not only(outcome, m).warnings for m in (JAN, FEB, MAR))
+    deliver(settings, MANUAL, APR, [])  # header only: the absolute bound still holds
+    result = only(gate(settings, MANUAL, [APR]), APR)
+    assert result.result == "failed" and [f.metric for f in result.findings] == ["row_count"]

@@ -11,6 +11,7 @@ from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, Config, Par
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from dagster_project.ingest.schema import ensure_raw_schema
+from dagster_project.quality.ledger import write_gate_states
 from dagster_project.runtime import context_months, patched_environ, run_settings
 from dagster_project.transform.args import dbt_build_args
 from dagster_project.transform.child import DBT_CHILD
@@ -37,7 +38,8 @@ class DbtBuildConfig(Config):
 
 
 def prepare_window(settings, months) -> tuple[Any, datetime]:
-    """Write meta.build_window for this run; returns the window and the time it was taken."""
+    """Write meta.build_window and meta.quality_gate (what the quality gate withholds) for this
+    run's build; returns the window and the time it was taken."""
     taken_at = datetime.now(timezone.utc).replace(tzinfo=None)
     with work_db(settings) as con:
         ensure_raw_schema(con)
@@ -47,6 +49,7 @@ def prepare_window(settings, months) -> tuple[Any, datetime]:
         con.execute("DELETE FROM meta.build_window")
         if window:
             con.execute("INSERT INTO meta.build_window VALUES (?, ?)", [window.month_from, window.month_to])
+        write_gate_states(con, settings.tz)
     return window, taken_at
 
 

@@ -194,13 +194,17 @@ class Explanation:
         )
 
     @property
+    def quality(self) -> str:
+        return str(self.published.get("quality") or "ok")
+
+    @property
     def sql(self) -> str:
         return records_sql(self.kpi_id, self.month)
 
 
 CATALOG_COLUMNS = ("kpi_id", "kpi_group", "indicator", "definition", "unit", "direction", "basis", "source",
                    "department")
-PUBLISHED_COLUMNS = ("value", "n", "ytd_value", "baseline", "target", "status", "progress_pct")
+PUBLISHED_COLUMNS = ("value", "n", "ytd_value", "baseline", "target", "status", "progress_pct", "quality")
 
 
 def catalog(con) -> dict[str, dict]:
@@ -222,6 +226,8 @@ def build(spec: KpiSpec, cat: dict, kpi_id: str, month: date, published: dict, s
     s = summary or Summary()
     delivered = all((feed, month) in delivered_pairs for feed in spec.feeds)
     value, n = recompute(spec, s, delivered)
+    if str(published.get("quality") or "").startswith("withheld"):  # no published value, no evidence
+        value, n = None, None
     return Explanation(kpi_id, month, cat, published, spec, s, value, n, delivered, top)
 
 

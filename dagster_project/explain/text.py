@@ -32,12 +32,15 @@ def render(e: Explanation) -> str:
         f"published:   value {fmt(p['value'])} · n {fmt(p['n'])} · YTD {fmt(p['ytd_value'])}",
         f"             baseline {fmt(p['baseline'])} · target {fmt(p['target'])} · status {fmt(p['status'])}"
         f" · progress {fmt(p['progress_pct'])} %",
+        f"quality:     {e.quality}",
         f"recomputed:  value {fmt(e.value)} · n {fmt(e.n)} from {s.records} evidence record(s): "
         f"{s.numerator} in the numerator, {s.denominator} in the denominator",
     ]
     if e.spec.feeds and not e.delivered:
         lines.append(f"             (no delivery of {', '.join(e.spec.feeds)} for the month: the count is null)")
-    if e.matches:
+    if e.quality.startswith("withheld"):
+        lines.append("check:       withheld by the quality gate: no value is published, no record is listed")
+    elif e.matches:
         tol = "exactly" if e.spec.aggregation in ("count", "distinct_count", "manual") else "within 1e-9 relative"
         lines.append(f"check:       the records give the published value ({tol}) and n")
     else:

@@ -230,7 +230,7 @@ class _Stage:
             self.con.execute(stmt)
 
 
-def _dirty_months_sql(feed: Feed, tz: str, source: str) -> str | None:
+def touched_months_sql(feed: Feed, tz: str, source: str) -> str | None:
     """Other months whose downstream figures rows of `source` (old or new rows of the month) feed.
 
     A lane row counts for its declaration's month; a service request for the
@@ -367,7 +367,7 @@ def _write_month(
                     dirty.add(earliest)
             con.execute("DROP TABLE IF EXISTS _new")
             con.execute("DROP TABLE IF EXISTS _old")
-        old_dirty = _dirty_months_sql(feed, tz, f"(SELECT * FROM {table} WHERE _month = {m})")
+        old_dirty = touched_months_sql(feed, tz, f"(SELECT * FROM {table} WHERE _month = {m})")
         if old_dirty:
             dirty.update(r[0] for r in con.execute(old_dirty).fetchall() if r[0] is not None)
 
@@ -378,7 +378,7 @@ def _write_month(
             f"INSERT INTO {table} ({cols}, _month, _file, _line, _loaded_at) "
             f"SELECT {cols}, {m}, _file, _line, {at} FROM _typed WHERE _fault IS NULL ORDER BY _fidx, _line"
         )
-        new_dirty = _dirty_months_sql(feed, tz, f"(SELECT * FROM {table} WHERE _month = {m})")
+        new_dirty = touched_months_sql(feed, tz, f"(SELECT * FROM {table} WHERE _month = {m})")
         if new_dirty:
             dirty.update(r[0] for r in con.execute(new_dirty).fetchall() if r[0] is not None)
 

@@ -90,6 +90,18 @@ CREATE TABLE IF NOT EXISTS meta.published_deliveries (
 """
 
 
+# What the quality gate withholds or lets through by override, per feed and month, for the dbt
+# build of the run: written by the orchestrator before each build (quality.ledger.gate_states).
+QUALITY_GATE_DDL = """
+CREATE TABLE IF NOT EXISTS meta.quality_gate (
+    feed VARCHAR NOT NULL,
+    month DATE NOT NULL,
+    state VARCHAR NOT NULL,
+    note VARCHAR NOT NULL
+)
+"""
+
+
 def raw_table_columns(feed: Feed) -> list[tuple[str, str]]:
     return [(c.name, c.sql_type) for c in feed.columns] + list(LINEAGE_COLUMNS)
 
@@ -130,6 +142,6 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
         ensure_feed_table(con, feed, existing.get(feed.name, set()))
         existing.setdefault(feed.name, set()).update(name for name, _ in raw_table_columns(feed))
     for ddl in (REJECTS_DDL, LOAD_AUDIT_DDL, DIRTY_MONTHS_DDL, BUILD_WINDOW_DDL, LOAD_FAILURES_DDL,
-                UNPUBLISHED_MONTHS_DDL, PUBLISH_STATE_DDL, PUBLISHED_DELIVERIES_DDL):
+                UNPUBLISHED_MONTHS_DDL, PUBLISH_STATE_DDL, PUBLISHED_DELIVERIES_DDL, QUALITY_GATE_DDL):
         con.execute(ddl)
     return existing

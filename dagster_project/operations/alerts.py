@@ -46,12 +46,17 @@ def failure_messages(events) -> list[str]:
     events = list(events)
     # a failed blocking check (the quality gate) explains itself in its evaluation's description
     check_reasons: dict[str, list[str]] = {}
+    evaluated: set[str] = set()
     for event in events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluated.add(event.step_key or "")
             evaluation = event.event_specific_data
             if not evaluation.passed and evaluation.description:
                 lines = [x.strip() for x in evaluation.description.splitlines() if x.strip()]
                 check_reasons.setdefault(event.step_key, []).extend(lines)
+    # a run stopped before the publish (a file fault) still names the feed-months its gate withholds
+    if not any(step.endswith("_published_in_full") for step in evaluated):
+        messages.extend(line for lines in check_reasons.values() for line in lines if line.startswith("withheld: "))
     for event in events:
         if not event.is_step_failure:
             continue

@@ -12,10 +12,11 @@ from dagster_project.ingest.files import month_key, parse_month
 from dagster_project.ingest.delivery import EMPTY_FOLDER
 from dagster_project.operations.deliveries import digest_of, scan_deliveries
 from dagster_project.operations.freshness import overdue_months
+from dagster_project.quality.ledger import failed_expectations
 from dagster_project.settings import Settings
 
 # states that make `status` exit non-zero
-PROBLEMS = ("failed", "quality failed", "changed on disk", "not loaded", "not published")
+PROBLEMS = ("failed", "withheld", "changed on disk", "not loaded", "not published")
 
 
 @dataclass
@@ -47,7 +48,7 @@ def collect_status(settings: Settings, today: date | None = None, warnings: list
     on_disk = scan.delivered()
     audit_sql = (
         "SELECT feed, strftime(month, '%Y-%m'), list(file), list(file_sha256), sum(rows_accepted), "
-        "sum(rows_rejected), string_agg(DISTINCT quality_result, ',') FROM {t} GROUP BY ALL"
+        "sum(rows_rejected), string_agg(DISTINCT quality_result, ','), any_value(quality_note) FROM {t} GROUP BY ALL"
     )
     loaded = {(r[0], r[1]): r for r in _query(settings.work_db, audit_sql.format(t="raw.load_audit"))}
     # Published means: the published KPIs are built from this very delivery. A ledger-only publish
@@ -87,9 +88,13 @@ def collect_status(settings: Settings, today: date | None = None, warnings: list
             elif row and key in on_disk and digest(row) != digest_of(on_disk[key]):
                 fm.state = "changed on disk"
             elif row and "failed" in (row[6] or ""):
-                fm.state = "quality failed"
+                fm.state = "withheld"  # its KPI values are published as null, with the reason
+                failed = ", ".join(failed_expectations(row[7] or "")) or "its quality suite"
+                fm.detail = f"failed {failed}: the KPI values that read it are withheld (kpi_monthly.quality)"
             elif row and published.get(key) and digest(published[key]) == digest(row):
                 fm.state = "published"
+                if "overridden" in (row[6] or ""):
+                    fm.detail = "override: " + (row[7] or "").split(" | ")[0].removeprefix("overridden ")
             elif row:
                 fm.state = "not published"
             if delivery and delivery.notes():

@@ -1,10 +1,12 @@
-"""The quality gate as blocking Dagster asset checks: `raw/<feed>:quality`, one per feed.
+"""The quality gate as Dagster asset checks: `raw/<feed>:quality`, one per feed.
 
-A failed check (severity ERROR, blocking) stops the dbt build and the publish
-step of the run, so the published marts stay as they were. The check's
-metadata says which expectations failed for which month, the observed value
-against the threshold, up to ten offending rows each, and links the run's
-Great Expectations Data Docs.
+The check is blocking, so the dbt build waits for it; a failed month does not
+stop the build: the check fails with severity WARN and the dbt build that
+follows withholds what reads that feed-month (`quality.ledger.gate_states`,
+`kpi_monthly.quality`). The check's metadata says which expectations failed for
+which month, the observed value against the threshold, up to ten offending rows
+each, the warnings (manual KPIs missing), and links the run's Great
+Expectations Data Docs.
 """
 
 from dagster import (
@@ -16,12 +18,17 @@ from dagster import (
     asset_check,
 )
 
+import re
+
 from dagster_project.assets.raw import raw_asset_key
+from dagster_project.publish.publisher import open_published
 from dagster_project.contract import FEEDS, Feed, feed_by_name
 from dagster_project.quality.gate import GateOutcome, run_gate
 from dagster_project.runtime import context_months, run_settings
 
 CHECK_NAME = "quality"
+WITHHELD_CHECK_NAME = "published_in_full"
+REPORT_KEY = ["scorecard_report"]
 
 # Checks that read another feed's raw table wait for its load in the same run.
 READS_FEEDS = {"lanes": ("declarations",)}
@@ -42,14 +49,13 @@ def _metadata(outcome: GateOutcome) -> dict:
         "expectations": outcome.evaluated,
         "results": MetadataValue.md(_results_table(outcome)) if outcome.months else "no month to check",
         "failed_expectations": MetadataValue.json(failed),
+        "warnings": MetadataValue.json(outcome.warnings()),
     }
     if outcome.docs_index is not None:
         meta["data_docs"] = MetadataValue.path(str(outcome.docs_index))
         meta["data_docs_url"] = MetadataValue.url(outcome.docs_index.as_uri())
     if outcome.docs_page:
         meta["data_docs_validation"] = MetadataValue.url(outcome.docs_page)
-    if outcome.ledger_published is not None:
-        meta["ledger_published"] = MetadataValue.path(str(outcome.ledger_published))
     return meta
 
 
@@ -61,8 +67,9 @@ def build_quality_check(feed: Feed) -> AssetChecksDefinition:
         additional_deps=[raw_asset_key(feed_by_name(f)) for f in READS_FEEDS.get(feed.name, ())],
         description=f"Data-quality suite expectations/{feed.name}.json (Great Expectations) on the months "
         "just loaded: contract rules on accepted rows, row count against the months before, share of "
-        "rejected rows, null shares, distributions. A failure holds the months back from dbt and publishing "
-        "until the data is fixed or an operator overrides it (customs-kpi override).",
+        "rejected rows, null shares, distributions. A failed month is withheld: the KPI values that read "
+        "it are published as null with the reason in kpi_monthly.quality until the data is fixed or an "
+        "operator overrides it (customs-kpi override); everything else is published.",
         pool="warehouse_db",
     )
     def _quality(context: AssetCheckExecutionContext) -> AssetCheckResult:
@@ -74,18 +81,20 @@ def build_quality_check(feed: Feed) -> AssetChecksDefinition:
         for m in outcome.months:
             if m.result != "passed":
                 context.log.warning(f"{feed.name} {m.month:%Y-%m}: {m.result}: {m.note}")
-        if outcome.ledger_published is not None:
-            context.log.info(f"a month is held back: load ledger republished in {outcome.ledger_published}")
+        for warning in outcome.warnings():
+            context.log.warning(warning)
         checked = len(outcome.months)
         description = (
-            "\n".join(outcome.messages())
+            "\n".join(f"withheld: {line}" for line in outcome.messages())
             if not outcome.passed
             else f"{checked} month(s) checked against {outcome.evaluated} expectations: "
             + ", ".join(f"{m.month:%Y-%m} {m.result}" for m in outcome.months)
         )
+        if outcome.warnings():
+            description += "\n" + "\n".join(f"warning: {w}" for w in outcome.warnings())
         return AssetCheckResult(
             passed=outcome.passed,
-            severity=AssetCheckSeverity.ERROR,
+            severity=AssetCheckSeverity.WARN,  # withheld, not blocking: the build runs and publishes the rest
             description=description,
             metadata=_metadata(outcome),
         )
@@ -94,4 +103,59 @@ def build_quality_check(feed: Feed) -> AssetChecksDefinition:
 
 
 def quality_checks() -> list[AssetChecksDefinition]:
-    return [build_quality_check(f) for f in FEEDS]
+    return [*(build_quality_check(f) for f in FEEDS), build_withheld_check()]
+
+
+_WITHHELD_NOTE = re.compile(r"withheld: (\S+) (\d{4}-\d{2}) failed")
+
+
+def withheld_lines(published_db) -> list[str]:
+    """One line per withheld feed-month of the published warehouse: what failed (observed against
+    expected, from load_audit) and the KPI values of the scorecard it withheld."""
+    if not published_db.exists():
+        return []
+    with open_published(published_db) as con:
+        failed = con.execute(
+            "SELECT feed, strftime(month, '%Y-%m'), any_value(quality_note) FROM marts.load_audit "
+            "WHERE quality_result = 'failed' GROUP BY ALL ORDER BY 2, 1"
+        ).fetchall()
+        rows = con.execute(
+            "SELECT kpi_id, strftime(month, '%Y-%m'), quality FROM marts.kpi_monthly "
+            "WHERE quality LIKE 'withheld%' ORDER BY month, kpi_id"
+        ).fetchall()
+    withheld: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for kpi_id, month, quality in rows:
+        for feed, source_month in _WITHHELD_NOTE.findall(quality):
+            withheld.setdefault((feed, source_month), {}).setdefault(month, []).append(kpi_id)
+    lines = []
+    for feed, month, note in failed:
+        months = withheld.get((feed, month), {})
+        count = sum(len(k) for k in months.values())
+        parts = "; ".join(f"{m}: {', '.join(kpis)}" for m, kpis in sorted(months.items()))
+        lines.append(f"withheld: {feed} {month}: {note} -> {count} KPI value(s) withheld" + (f" ({parts})" if parts else ""))
+    return lines
+
+
+def build_withheld_check() -> AssetChecksDefinition:
+    """Fails the run (after everything is published) while a KPI value is withheld, so that the
+    command exits non-zero and the failure alert names each withheld feed-month."""
+
+    @asset_check(
+        asset=REPORT_KEY,
+        name=WITHHELD_CHECK_NAME,
+        blocking=True,
+        description="Every KPI value of the published scorecard was published: fails, naming each withheld "
+        "feed-month and the KPI values it withheld (kpi_monthly.quality), while the quality gate withholds one.",
+    )
+    def _published_in_full(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        lines = withheld_lines(run_settings().published_db)
+        for line in lines:
+            context.log.error(line)
+        return AssetCheckResult(
+            passed=not lines,
+            severity=AssetCheckSeverity.ERROR,
+            description="\n".join(lines) or "every KPI value published (no feed-month withheld)",
+            metadata={"withheld": MetadataValue.json(lines)},
+        )
+
+    return _published_in_full

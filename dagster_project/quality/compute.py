@@ -63,8 +63,11 @@ def metrics_frame(
     tz: str,
     code_sets: dict[str, frozenset[str]] | None,
     history_months: int,
+    min_history_rows: float = 0,
 ) -> pd.DataFrame:
-    """One row per month (column `month`, 'YYYY-MM'), one float column per metric of the feed."""
+    """One row per month (column `month`, 'YYYY-MM'), one float column per metric of the feed.
+    `row_count_ratio` is null (not checked) without history or while the history's median is
+    below `min_history_rows`."""
     metrics = feed_metrics(feed, tz, code_sets)
     columns = ["month", *(m.name for m in metrics), *CONTEXT_COLUMNS]
     if not months:
@@ -104,7 +107,7 @@ def metrics_frame(
         median, used = history_median(audit, m, history_months)
         v["row_count"] = v.get("row_count", 0) or 0
         v["reject_share"] = rejected / read if read else None
-        v["row_count_ratio"] = (accepted / median) if median else None
+        v["row_count_ratio"] = (accepted / median) if median and median >= min_history_rows else None
         v.update(rows_read=read, rows_rejected=rejected, history_median=median, history_months_used=used)
         records.append({"month": f"{m:%Y-%m}", **{c: _number(v.get(c)) for c in columns[1:]}})
     frame = pd.DataFrame.from_records(records, columns=columns)

@@ -3,7 +3,8 @@
 Plain Python (no Dagster) so that tests and the asset check share it:
 `run_gate` computes the metrics in DuckDB, evaluates the suite with Great
 Expectations, records 'passed' / 'failed' / 'overridden' per feed-month in
-`raw.load_audit`, and, when a month is held back, republishes the ledger.
+`raw.load_audit`. A failed month is withheld by the dbt build that follows
+(`ledger.gate_states`), never a stop for the rest of the run.
 """
 
 from __future__ import annotations
@@ -16,17 +17,15 @@ from pathlib import Path
 from dagster_project.contract import Feed
 from dagster_project.contract.catalog import code_sets
 from dagster_project.publish.pseudonym import MissingSecret, resolve_secret
-from dagster_project.publish.publisher import publish
 from dagster_project.quality.compute import metrics_frame, sample_rows
 from dagster_project.quality.ledger import (
     ensure_quality_schema,
-    held_back,
     months_to_check,
     record_result,
     standing_override,
 )
 from dagster_project.quality.metrics import feed_metrics
-from dagster_project.quality.suites import DEFAULT_HISTORY_MONTHS, read_suite
+from dagster_project.quality.suites import DEFAULT_HISTORY_MONTHS, DEFAULT_MIN_HISTORY_ROWS, read_suite
 from dagster_project.quality.validate import Finding, prune_docs, validate_frame
 from dagster_project.runtime import naming_path
 from dagster_project.settings import Settings
@@ -63,6 +62,7 @@ class MonthResult:
     result: str  # passed | failed | overridden
     note: str
     findings: list[Finding] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # worth a look, never a failure
 
 
 @dataclass
@@ -72,7 +72,6 @@ class GateOutcome:
     evaluated: int  # expectations in the suite
     docs_index: Path | None = None
     docs_page: str | None = None
-    ledger_published: Path | None = None
 
     @property
     def passed(self) -> bool:
@@ -85,6 +84,22 @@ class GateOutcome:
     def messages(self) -> list[str]:
         """One line per failed feed-month: which expectations, observed vs expected."""
         return [f"{self.feed} {m.month:%Y-%m}: {m.note}" for m in self.failed_months]
+
+    def warnings(self) -> list[str]:
+        return [f"{self.feed} {m.month:%Y-%m}: {w}" for m in self.months for w in m.warnings]
+
+
+def missing_manual_kpis(con, months: list[date], expected: frozenset[str]) -> dict[date, list[str]]:
+    """Per month, the manual KPIs of the catalog the month's manual delivery does not carry.
+
+    A handful of rows a month is too few for a statistical band: the catalog says what to expect,
+    and what is missing is named in a warning."""
+    rows = con.execute(
+        "SELECT _month, list(DISTINCT kpi_id) FROM raw.manual WHERE _month IN (SELECT unnest(?::DATE[])) GROUP BY 1",
+        [months],
+    ).fetchall()
+    delivered = {m: set(ids) for m, ids in rows}
+    return {m: sorted(expected - delivered.get(m, set())) for m in months}
 
 
 def quality_dir(settings: Settings) -> Path:
@@ -99,11 +114,14 @@ def sample_key(settings: Settings) -> str | None:
         return None
 
 
-def _history_months(suite: dict) -> int:
+def _ratio_meta(suite: dict) -> tuple[int, float]:
+    """(history_months, min_history_rows) of the row-count band in the suite file."""
     for exp in suite["expectations"]:
         if exp["kwargs"]["column"] == "row_count_ratio":
-            return int(exp.get("meta", {}).get("history_months", DEFAULT_HISTORY_MONTHS))
-    return DEFAULT_HISTORY_MONTHS
+            meta = exp.get("meta", {})
+            return (int(meta.get("history_months", DEFAULT_HISTORY_MONTHS)),
+                    float(meta.get("min_history_rows", DEFAULT_MIN_HISTORY_ROWS)))
+    return DEFAULT_HISTORY_MONTHS, DEFAULT_MIN_HISTORY_ROWS
 
 
 def _failure_note(findings: list[Finding]) -> str:
@@ -124,7 +142,7 @@ def run_gate(
         raise FileNotFoundError(
             f"no suite for feed {feed.name}: run `python -m dagster_project.quality.suites` to write expectations/"
         )
-    history = _history_months(suite)
+    history, min_history_rows = _ratio_meta(suite)
     if secret is None:
         secret = sample_key(settings)
     sets = code_sets()
@@ -135,12 +153,14 @@ def run_gate(
         months = months_to_check(con, feed, run_months)
         if not months:
             return GateOutcome(feed.name, [], len(suite["expectations"]))
-        frame = metrics_frame(con, feed, months, tz=settings.tz, code_sets=sets, history_months=history)
+        frame = metrics_frame(con, feed, months, tz=settings.tz, code_sets=sets, history_months=history,
+                              min_history_rows=min_history_rows)
         with naming_path(docs_dir or quality_dir(settings)):
             validation = validate_frame(feed, frame, suite, run_name=run_id, docs_dir=docs_dir)
         by_month: dict[date, list[Finding]] = defaultdict(list)
         for finding in validation.findings:
             by_month[finding.month].append(finding)
+        missing = missing_manual_kpis(con, months, sets["manual_kpis"]) if feed.name == "manual" else {}
         results: list[MonthResult] = []
         con.execute("BEGIN TRANSACTION")
         try:
@@ -158,8 +178,11 @@ def run_gate(
                         result, note = "overridden", f"{override.note()} | {_failure_note(findings)}"
                     else:
                         result, note = "failed", _failure_note(findings)
+                warnings = [f"manual KPIs of the catalog missing: {', '.join(missing[month])}"] if missing.get(month) else []
+                if warnings:
+                    note = f"{note}; warning: {warnings[0]}"
                 record_result(con, feed.name, month, result, note)
-                results.append(MonthResult(month, result, note, findings))
+                results.append(MonthResult(month, result, note, findings, warnings))
             if data_docs:
                 con.execute(DOCS_RUNS_DDL)
                 con.executemany(
@@ -169,14 +192,8 @@ def run_gate(
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        gate_closed = bool(held_back(con))
         keep_docs = docs_in_use(con) | {run_id} if data_docs else set()
     outcome = GateOutcome(feed.name, results, validation.evaluated, validation.docs_index, validation.docs_page)
     if data_docs:
         prune_docs(quality_dir(settings), settings.keep_quality_runs, keep_docs)
-    if gate_closed:
-        # a month is held back: publish the ledger (every check of the run does, so the last
-        # one to finish leaves the complete ledger of the run in the published file)
-        secret = secret or resolve_secret(settings)[0]
-        outcome.ledger_published = publish(settings, secret, ledger_only=True).path
     return outcome

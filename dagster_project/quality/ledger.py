@@ -7,20 +7,24 @@
   deleted) together with the fingerprint of the delivery it was given for (the
   files' names and SHA-256). It stands while the month holds that delivery:
   reloading the same files keeps it, a re-delivery with other content voids it.
-* When the gate holds a month back, the gate publishes the ledger only
-  (`publish.publisher.publish(..., ledger_only=True)`): analysts see the
-  failed batch and why, the KPI tables stay exactly as they were.
+* A feed-month that failed is *withheld*, not blocking: `gate_states` names,
+  before each dbt build, the feed-months withheld and those let through by an
+  override (in `meta.quality_gate`); the dbt models publish everything else and
+  null the KPI values of a month that read a withheld feed-month, saying why in
+  `kpi_monthly.quality`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 import duckdb
 
-from dagster_project.contract import Feed
+from dagster_project.contract import Feed, feed_by_name
+from dagster_project.ingest.loader import touched_months_sql
 from dagster_project.ingest.schema import ensure_raw_schema
 from dagster_project.settings import Settings
 from dagster_project.warehouse.db import connect
@@ -109,6 +113,69 @@ def held_back(con: duckdb.DuckDBPyConnection) -> list[tuple[str, date, str]]:
             "GROUP BY feed, month ORDER BY month, feed"
         ).fetchall()
     ]
+
+
+WITHHELD = "withheld"
+OVERRIDE = "override"
+_FAILED_METRIC = re.compile(r"(?:quality suite failed: |; )([A-Za-z0-9_]+)(?: = |: could not)")
+
+
+def failed_expectations(note: str) -> list[str]:
+    """The metrics of the failed expectations named in a `quality_note` (`_failure_note` in gate.py)."""
+    return list(dict.fromkeys(_FAILED_METRIC.findall(note or "")))
+
+
+@dataclass(frozen=True)
+class GateState:
+    """A feed-month the dbt build treats specially: withheld (failed) or let through by an override.
+
+    `month` is a month whose figures the feed-month's rows feed: its own month, and for lanes
+    and tickets also the months their rows reach (a lane row counts for its declaration's month,
+    a service request for the month it is due)."""
+
+    feed: str
+    month: date
+    state: str  # WITHHELD | OVERRIDE
+    note: str  # 'withheld: <feed> <YYYY-MM> failed <expectations>' | 'override: <by>, <reason>'
+    source_month: date  # the feed-month that failed or was overridden
+
+
+def gate_states(con: duckdb.DuckDBPyConnection, tz: str) -> list[GateState]:
+    """Every withheld and overridden feed-month, with the months its rows reach."""
+    ensure_quality_schema(con)
+    rows = con.execute(
+        "SELECT feed, month, any_value(quality_result), any_value(quality_note) FROM raw.load_audit "
+        "WHERE quality_result IN ('failed', 'overridden') GROUP BY feed, month ORDER BY month, feed"
+    ).fetchall()
+    states: list[GateState] = []
+    for feed_name, month, result, note in rows:
+        if result == "failed":
+            failed = ", ".join(failed_expectations(note)) or "its quality suite"
+            state, text = WITHHELD, f"withheld: {feed_name} {month:%Y-%m} failed {failed}"
+        else:
+            override = standing_override(con, feed_name, month)
+            if override is None:
+                continue
+            state, text = OVERRIDE, f"override: {override.by}, {override.reason}"
+        feed = feed_by_name(feed_name)
+        reached = {month}
+        sql = touched_months_sql(feed, tz, f"(SELECT * FROM {feed.raw_table} WHERE _month = DATE '{month.isoformat()}')")
+        if sql:
+            reached.update(r[0] for r in con.execute(sql).fetchall() if r[0] is not None)
+        states += [GateState(feed_name, m, state, text, month) for m in sorted(reached)]
+    return states
+
+
+def write_gate_states(con: duckdb.DuckDBPyConnection, tz: str) -> list[GateState]:
+    """Replace `meta.quality_gate` with the current states (before a dbt build)."""
+    states = gate_states(con, tz)
+    con.execute("BEGIN TRANSACTION")
+    con.execute("DELETE FROM meta.quality_gate")
+    if states:
+        con.executemany("INSERT INTO meta.quality_gate VALUES (?, ?, ?, ?)",
+                        [[g.feed, g.month, g.state, g.note] for g in states])
+    con.execute("COMMIT")
+    return states
 
 
 class OverrideError(ValueError):

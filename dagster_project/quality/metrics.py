@@ -221,8 +221,8 @@ def batch_metrics(feed: Feed) -> list[Metric]:
     metrics = [
         Metric("row_count", "batch", "rows accepted for the month", 0, None, "count(*)", None),
         Metric("row_count_ratio", "batch",
-               "rows accepted relative to the median of the previous loaded months "
-               "(not checked without history)", 0, None, None, None),
+               "rows accepted relative to the median of the previous loaded months (not checked without "
+               "history, nor while that median is below meta.min_history_rows rows)", 0, None, None, None),
         Metric("reject_share", "batch", "share of the rows read that were rejected", 0, 1, None, None),
     ]
     for col in feed.columns:

@@ -27,8 +27,11 @@ from dagster_project.settings import EXPECTATIONS_DIR
 
 EXPECTATION_TYPE = "expect_column_values_to_be_between"
 THRESHOLD_KWARGS = ("min_value", "max_value")
-THRESHOLD_META = ("history_months",)
+THRESHOLD_META = ("history_months", "min_history_rows")
 DEFAULT_HISTORY_MONTHS = 6  # definition of the row-count band until the suite file says otherwise
+# Below this median of the recent months a ratio band is noise (2 rows against 4): the band is not
+# checked, and only the absolute bounds (row_count >= 1) hold. Editable per feed in the suite file.
+DEFAULT_MIN_HISTORY_ROWS = 50
 
 
 def suite_path(feed: Feed, directory: Path = EXPECTATIONS_DIR) -> Path:
@@ -67,6 +70,7 @@ def render_suite(feed: Feed, existing: dict[str, Any] | None = None) -> dict[str
         else:
             if metric.name == "row_count_ratio":
                 meta["history_months"] = DEFAULT_HISTORY_MONTHS
+                meta["min_history_rows"] = DEFAULT_MIN_HISTORY_ROWS
             previous = kept.get(metric.name)
             if previous is not None:
                 kwargs.update({k: previous.get(k) for k in THRESHOLD_KWARGS})

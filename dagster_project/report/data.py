@@ -32,6 +32,11 @@ class KpiRow:
     target: float | None
     status: str | None
     progress_pct: float | None
+    quality: str = "ok"  # ok | withheld: ... | override: ...
+
+    @property
+    def withheld(self) -> bool:
+        return self.quality.startswith("withheld")
 
 
 @dataclass
@@ -70,7 +75,8 @@ def read_levels(path: Path = DBT_DIR / "seeds" / "kpi_levels.csv") -> dict[str, 
 SCORECARD_SQL = """
 WITH catalog AS (SELECT *, row_number() OVER () AS ordinal FROM marts.kpi_catalog)
 SELECT k.month, k.kpi_id, k.kpi_group, coalesce(c.indicator, k.kpi_id), k.unit, c.direction, c.basis,
-       c.source, k.value, k.ytd_value, k.n, k.baseline, k.target, k.status, k.progress_pct
+       c.source, k.value, k.ytd_value, k.n, k.baseline, k.target, k.status, k.progress_pct,
+       coalesce(k.quality, 'ok')
 FROM marts.kpi_monthly k LEFT JOIN catalog c USING (kpi_id)
 ORDER BY k.month, c.ordinal NULLS LAST, k.kpi_id
 """
@@ -97,5 +103,5 @@ def load_report_data(published_db: Path) -> ReportData:
 def status_counts(rows: list[KpiRow]) -> dict[str, int]:
     counts: dict[str, int] = defaultdict(int)
     for r in rows:
-        counts[r.status or "none"] += 1
+        counts["withheld" if r.withheld else (r.status or "none")] += 1
     return dict(counts)

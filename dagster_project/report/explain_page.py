@@ -42,7 +42,11 @@ def explanation_page(e: Explanation, generated_at: datetime, page, status_badge)
         f'<h2 id="readings">Readings we chose</h2><ul>{readings}</ul>'
         '<p class="note">From docs/kpis.md, "Readings we chose".</p>' if readings else ""
     )
-    if e.matches:
+    if e.quality.startswith("withheld"):
+        check = (f'<p id="check" class="status withheld" title="{escape(e.quality)}">Withheld by the quality gate: '
+                 f"{escape(e.quality)}. No value is published and no record is listed until the feed-month is "
+                 "fixed or an operator overrides it.</p>")
+    elif e.matches:
         how = "exactly" if e.spec.aggregation in ("count", "distinct_count", "manual") else "within 1e-9 relative"
         check = f'<p id="check" class="status good">The records give the published value ({how}) and n.</p>'
     else:
@@ -56,6 +60,7 @@ def explanation_page(e: Explanation, generated_at: datetime, page, status_badge)
         ("Target", exact(p["target"])),
         ("Status", status_badge(p["status"])),
         ("Progress %", exact(p["progress_pct"])),
+        ("Quality", escape(e.quality)),
         ("Recomputed value", exact(e.value)),
         ("Recomputed n", exact(e.n)),
         ("Records", exact(s.records)),

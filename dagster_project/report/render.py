@@ -59,6 +59,10 @@ tr.group td { background: #eaeef2; font-weight: 600; text-align: left; }
 .good { background: #dafbe1; color: #116329; } .fair { background: #eef8d0; color: #4b6b00; }
 .warn { background: #fff8c5; color: #7d4e00; } .bad { background: #ffebe9; color: #a40e26; }
 .none { background: #f6f8fa; color: #57606a; }
+span.withheld { background: repeating-linear-gradient(135deg, #fff1e5 0 6px, #ffe2cc 6px 12px); color: #953800;
+                border: 1px dashed #bc4c00; cursor: help; }
+tr.withheld td { background: #fff8f2; }
+.override { color: #8250df; font-size: 11px; cursor: help; }
 .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 16px; }
 figure.chart { margin: 0; border: 1px solid #d8dee4; border-radius: 6px; padding: 12px; background: #fff; }
 figcaption { font-weight: 600; margin-bottom: 6px; }
@@ -130,24 +134,33 @@ def scorecard_table(rows: list[KpiRow], levels) -> str:
         manual = " · manual" if r.source == "manual" else ""
         basis = " · judged on YTD" if r.basis == "ytd" else ""
         name = f'<a href="{escape(explain_href(r.month, r.kpi_id))}">{escape(r.indicator)}</a>'
+        actual = f"<b>{fmt_value(r.value, r.unit)}</b>"
+        status = status_badge(r.status)
+        row_class = ""
+        if r.withheld:  # the quality gate withheld the value: shown as such, the reason on hover
+            actual = f'<span class="status withheld" title="{escape(r.quality)}">withheld</span>'
+            status = f'<span class="status withheld" title="{escape(r.quality)}">withheld</span>'
+            row_class = ' class="withheld"'
+        elif r.quality.startswith("override"):
+            actual += f' <span class="override" title="{escape(r.quality)}">override</span>'
         out.append(
-            f'<tr id="kpi-{escape(r.kpi_id)}"><td class="name">{name}'
+            f'<tr id="kpi-{escape(r.kpi_id)}"{row_class}><td class="name">{name}'
             f"<small>{escape(r.kpi_id)}{manual}{basis}</small></td>"
             f"<td>{escape(r.unit)}</td><td>{fmt_value(r.baseline, r.unit)}</td>"
-            f"<td>{target_cell(r, levels)}</td><td><b>{fmt_value(r.value, r.unit)}</b></td>"
+            f"<td>{target_cell(r, levels)}</td><td>{actual}</td>"
             f"<td>{fmt_value(r.ytd_value, r.unit) if r.basis == 'ytd' else ''}</td><td>{progress}</td>"
-            f"<td>{status_badge(r.status)}</td><td>{'' if r.n is None else f'{r.n:,}'}</td></tr>"
+            f"<td>{status}</td><td>{'' if r.n is None else f'{r.n:,}'}</td></tr>"
         )
     return f'<table class="scorecard">{"".join(out)}</table>'
 
 
 def chips(rows: list[KpiRow]) -> str:
     counts = status_counts(rows)
-    order = ["met", "goal", "basic", "minimum", "not_met", "below_minimum", "none"]
+    order = ["met", "goal", "basic", "minimum", "not_met", "below_minimum", "withheld", "none"]
     parts = []
     for s in order:
         if counts.get(s):
-            label, css = STATUS.get(None if s == "none" else s)
+            label, css = ("withheld", "withheld") if s == "withheld" else STATUS.get(None if s == "none" else s)
             label = "no status" if s == "none" else label
             parts.append(f'<span class="chip {css}">{counts[s]} {escape(label)}</span>')
     return f'<div class="chips">{"".join(parts)}</div>'

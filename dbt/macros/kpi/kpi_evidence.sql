@@ -176,3 +176,14 @@
     {%- endfor -%}
     {{ return(out) }}
 {%- endmacro %}
+
+{#- Predicate on an evidence record (`records`: kpi_id, month): its KPI has a published row
+    for the month that the quality gate did not withhold. -#}
+{% macro evidence_published(records) -%}
+    exists (
+        select 1 from {{ ref('kpi_monthly').include(database=False) }} as published
+        where published.kpi_id = {{ records }}.kpi_id
+            and published.month = {{ records }}.month
+            and published.quality not like 'withheld%'
+    )
+{%- endmacro %}

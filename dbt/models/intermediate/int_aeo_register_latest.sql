@@ -6,8 +6,10 @@ with register as (
 
 latest_snapshot as (
 
+    -- a snapshot the quality gate withholds is not the truth: the one before it stays
     select max(snapshot_month) as snapshot_month
     from register
+    where snapshot_month not in {{ withheld_months('aeo_register') }}
 
 )
 

@@ -3,15 +3,17 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook="{{ delete_month_window('month') }}"
+        pre_hook="{{ delete_month_window('month', keep_months=withheld_months('declarations')) }}"
     )
 }}
 
 with declarations as (
 
     select * from {{ ref('stg_declarations') }}
+    -- a month whose declarations the quality gate withholds keeps the rows it held
+    where partition_month not in {{ withheld_months('declarations') }}
     {% if is_incremental() %}
-    where {{ month_window_filter('partition_month') }}
+        and {{ month_window_filter('partition_month') }}
     {% endif %}
 
 ),

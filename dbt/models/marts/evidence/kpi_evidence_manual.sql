@@ -11,5 +11,6 @@ select records.*
 from (
     {{ kpi_records_manual(ref('fct_manual_values').include(database=False), ref('mart_kpi_catalog').include(database=False)) }}
 ) as records
--- the published months only (the feeds also hold records of other months, e.g. register history)
-where records.month in (select month from {{ ref('kpi_monthly').include(database=False) }})
+-- the published KPI values only: their months (the feeds also hold records of other months,
+-- e.g. register history), not a value the quality gate withheld
+where {{ evidence_published('records') }}

@@ -3,7 +3,10 @@
     year-to-date value for KPIs of basis ytd, and the status against the
     year's target (kpi_targets) or, for the SLA KPIs, the service level
     reached (kpi_levels). Small: rebuilt whole from the per-month values of
-    the int_kpi_* models on every run.
+    the int_kpi_* models on every run. A value that reads a feed-month the
+    quality gate withholds (stg_quality_gate, the feeds of kpi_feeds) is null,
+    and `quality` says why; otherwise `quality` is 'ok', or the override that
+    let a failed feed-month through.
 -#}
 {%- set kpi_models = [
     'int_kpi_aeo_uptake',
@@ -18,13 +21,64 @@
     'int_kpi_manual',
 ] -%}
 
-with kpi_values as (
+with computed_values as (
 
     {% for model in kpi_models -%}
     select kpi_id, month, value, n from {{ ref(model) }}
     {% if not loop.last %}union all
     {% endif -%}
     {%- endfor %}
+
+),
+
+kpi_feeds as (
+
+    select * from {{ ref('kpi_feeds') }}
+
+),
+
+gate as (
+
+    select * from {{ ref('stg_quality_gate') }}
+
+),
+
+gate_notes as (
+
+    select distinct kpi_feeds.kpi_id, gate.month, gate.state, gate.note
+    from kpi_feeds
+    inner join gate
+        on gate.feed = kpi_feeds.feed
+
+),
+
+-- per KPI and month: why its value is withheld (a feed it reads failed its quality suite for
+-- the month), or which override let a failed feed-month through
+gate_by_kpi as (
+
+    select
+        kpi_id,
+        month,
+        {{ dbt.listagg("case when state = 'withheld' then note end", "'; '", "order by note") }} as withheld_note,
+        {{ dbt.listagg("case when state = 'override' then note end", "'; '", "order by note") }} as override_note
+    from gate_notes
+    group by kpi_id, month
+
+),
+
+kpi_values as (
+
+    select
+        computed_values.kpi_id,
+        computed_values.month,
+        case when gate_by_kpi.withheld_note is null then computed_values.value end as value,
+        case when gate_by_kpi.withheld_note is null then computed_values.n end as n,
+        gate_by_kpi.withheld_note is not null as is_withheld,
+        coalesce(gate_by_kpi.withheld_note, gate_by_kpi.override_note, 'ok') as quality
+    from computed_values
+    left join gate_by_kpi
+        on gate_by_kpi.kpi_id = computed_values.kpi_id
+        and gate_by_kpi.month = computed_values.month
 
 ),
 
@@ -56,15 +110,17 @@ with_ytd as (
 
     -- ytd_value (basis ytd only): the sum of the month values from January of
     -- the month's year to the month, over loaded months; months without a
-    -- value add nothing; null while no month of the year so far has one.
+    -- value (a withheld one too) add nothing; null while no month of the year
+    -- so far has one, and null for a withheld month itself.
     select
         kpi_values.kpi_id,
         catalog.kpi_group,
         kpi_values.month,
         {{ kpi_year('kpi_values.month') }} as year,
         kpi_values.value,
+        kpi_values.quality,
         case
-            when catalog.basis = 'ytd' then sum(kpi_values.value) over (
+            when catalog.basis = 'ytd' and not kpi_values.is_withheld then sum(kpi_values.value) over (
                 partition by kpi_values.kpi_id, {{ kpi_year('kpi_values.month') }}
                 order by kpi_values.month
                 rows between unbounded preceding and current row
@@ -101,6 +157,7 @@ scored as (
         with_basis.ytd_value,
         with_basis.n,
         with_basis.unit,
+        with_basis.quality,
         targets.baseline,
         targets.target,
         case
@@ -156,5 +213,6 @@ select
     cast(baseline as {{ type_double() }}) as baseline,
     cast(target as {{ type_double() }}) as target,
     cast(status as {{ dbt.type_string() }}) as status,
-    cast(progress_pct as {{ type_double() }}) as progress_pct
+    cast(progress_pct as {{ type_double() }}) as progress_pct,
+    cast(quality as {{ dbt.type_string() }}) as quality
 from scored
