@@ -141,6 +141,29 @@ def test_redelivery_with_fewer_rows_fails_the_row_count_band(settings):
     assert audit(settings, DECL)[-1][1] == "failed"
 
 
+def dirty(settings):
+    with work_db(settings, read_only=True) as con:
+        return con.execute("SELECT DISTINCT feed, month FROM meta.dirty_months ORDER BY ALL").fetchall()
+
+
+def test_a_withheld_month_that_passes_later_is_rebuilt(settings):
+    """A failed month can pass without a new delivery of its own (here: the months before it are
+    re-delivered, so its band changes): its figures, kept as published while it was withheld,
+    must then be rebuilt by the next build."""
+    failed_march(settings)
+    for m in (JAN, FEB):
+        deliver(settings, DECL, m, declarations(m, 20))
+    with work_db(settings) as con:
+        con.execute("DELETE FROM meta.dirty_months")  # as after a build
+    result = only(gate(settings, DECL, [JAN, FEB]), MAR)  # re-checked in a run of other months
+    assert result.result == "passed", result.note
+    assert dirty(settings) == [("declarations", MAR)]
+    with work_db(settings) as con:
+        con.execute("DELETE FROM meta.dirty_months")
+    assert only(gate(settings, DECL, [MAR]), MAR).result == "passed"
+    assert dirty(settings) == []  # passing again marks nothing
+
+
 def test_first_month_has_no_band_and_a_failed_month_is_not_history(settings):
     deliver(settings, DECL, JAN, declarations(JAN, 60))
     assert gate(settings, DECL, [JAN]).passed  # no history: the band is not checked
@@ -255,8 +278,11 @@ def test_a_failed_month_keeps_failing_runs_of_other_months(settings):
 
 def test_override_lets_the_month_through_until_it_is_redelivered(settings):
     failed_march(settings)
+    with work_db(settings) as con:
+        con.execute("DELETE FROM meta.dirty_months")  # as after a build
     before, note = record_override(settings, DECL, MAR, "A. Operator", "partial month confirmed by the IT department")
     assert before == "failed"
+    assert dirty(settings) == [("declarations", MAR)]  # the next build rebuilds the month it lets through
     assert note.startswith("overridden by A. Operator at ") and "partial month confirmed" in note
     assert note.endswith("| quality suite failed: row_count_ratio = 0.25, expected between 0.5 and 2 "
                          "[20 rows vs median 80 of 2 earlier month(s)]")

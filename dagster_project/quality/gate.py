@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from dagster_project.contract import Feed
@@ -20,6 +20,7 @@ from dagster_project.publish.pseudonym import MissingSecret, resolve_secret
 from dagster_project.quality.compute import metrics_frame, sample_rows
 from dagster_project.quality.ledger import (
     ensure_quality_schema,
+    mark_released,
     months_to_check,
     record_result,
     standing_override,
@@ -161,6 +162,10 @@ def run_gate(
         for finding in validation.findings:
             by_month[finding.month].append(finding)
         missing = missing_manual_kpis(con, months, sets["manual_kpis"]) if feed.name == "manual" else {}
+        before = dict(con.execute(
+            "SELECT month, any_value(quality_result) FROM raw.load_audit WHERE feed = ? GROUP BY month", [feed.name]
+        ).fetchall())
+        checked_at = datetime.now(timezone.utc).replace(tzinfo=None)
         results: list[MonthResult] = []
         con.execute("BEGIN TRANSACTION")
         try:
@@ -182,6 +187,8 @@ def run_gate(
                 if warnings:
                     note = f"{note}; warning: {warnings[0]}"
                 record_result(con, feed.name, month, result, note)
+                if before.get(month) == "failed" and result != "failed":  # no longer withheld: rebuild it
+                    mark_released(con, feed.name, month, checked_at)
                 results.append(MonthResult(month, result, note, findings, warnings))
             if data_docs:
                 con.execute(DOCS_RUNS_DDL)

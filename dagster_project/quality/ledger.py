@@ -104,6 +104,12 @@ def record_result(con: duckdb.DuckDBPyConnection, feed: str, month: date, result
     )
 
 
+def mark_released(con: duckdb.DuckDBPyConnection, feed: str, month: date, at: datetime) -> None:
+    """A feed-month the gate withheld is let through (it passed, or was overridden): its figures
+    must be rebuilt from the delivery it holds, so its month is dirty for the next dbt build."""
+    con.execute("INSERT INTO meta.dirty_months VALUES (?, ?, ?)", [month, feed, at])
+
+
 def held_back(con: duckdb.DuckDBPyConnection) -> list[tuple[str, date, str]]:
     """Feed-months whose quality result is 'failed' (they keep the gate closed)."""
     return [
@@ -214,6 +220,7 @@ def record_override(settings: Settings, feed: Feed, month: date, by: str, reason
             [feed.name, month, fingerprint, by, reason, at, before[0], before[1]],
         )
         record_result(con, feed.name, month, "overridden", note)
+        mark_released(con, feed.name, month, at)
         con.execute("COMMIT")
         return before[0], note
     finally:
