@@ -330,7 +330,7 @@ def test_quality_docs_keep_the_newest_runs_and_those_behind_passed_months(tmp_pa
         return run_gate(settings, DECL, months, run_id=run_id, data_docs=True)
 
     for month in (JAN, FEB, MAR):
-        deliver(settings, DECL, month, declarations(month, 20))
+        deliver(settings, DECL, month, declarations(month, 60))  # above the 50-row floor of the row-count band
     assert check("r1-passed", [JAN, FEB]).passed
     assert check("r2-passed", [MAR]).passed
     for i in range(3, 6):  # April keeps failing: too few rows
@@ -338,7 +338,7 @@ def test_quality_docs_keep_the_newest_runs_and_those_behind_passed_months(tmp_pa
         assert not check(f"r{i}-failed", [APR]).passed
     assert sorted(p.name for p in docs.iterdir()) == ["r1-passed", "r2-passed", "r4-failed", "r5-failed"]
 
-    deliver(settings, DECL, FEB, declarations(FEB, 20), name="again.csv")  # February checked anew
+    deliver(settings, DECL, FEB, declarations(FEB, 60), name="again.csv")  # February checked anew
     outcome = check("r6-passed", [FEB])  # April, still failing, is checked again too
     assert [(m.month, m.result) for m in outcome.months] == [(FEB, "passed"), (APR, "failed")]
     # r1 still shows January's check; February's is now r6's; r4 falls out of the newest two

@@ -42,19 +42,19 @@
 {#-
     Pre-hook of month-incremental models: on an incremental run, delete the
     window's months (and the rows matched by `also_delete`, a predicate) from
-    the target, except the months of `keep_months` (a subquery of months whose
-    rows stay as they are), so that the model's select can append them again.
+    the target, except the rows matched by `keep` (a predicate: rows that stay
+    as they are), so that the model's select can append them again.
     On a first build or a full refresh it renders nothing.
 -#}
-{% macro delete_month_window(month_column, also_delete=none, keep_months=none) -%}
+{% macro delete_month_window(month_column, also_delete=none, keep=none) -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
         where ({{ month_window_filter(month_column) }}
         {%- if also_delete %}
             or ({{ also_delete }})
         {%- endif %})
-        {%- if keep_months %}
-            and {{ month_column }} not in {{ keep_months }}
+        {%- if keep %}
+            and not {{ keep }}
         {%- endif %}
     {%- endif -%}
 {%- endmacro %}

@@ -1,8 +1,28 @@
 {#-
-    The months of `feed` the quality gate withholds (a subquery of month dates). Incremental
-    models of that feed's facts keep what they held for these months (the published figures)
-    instead of rebuilding them from the failed delivery.
+    Predicate: `column` (a month DATE) is a month of `feed` that the quality gate withholds
+    (meta.quality_gate, written by the orchestrator before each build, like meta.build_window).
+    Incremental models of that feed's facts keep what they held for these months (the published
+    figures) instead of rebuilding them from the failed delivery.
+
+    The months are read when the model runs and rendered as literals, not as a subquery: a join
+    would reorder the rows, and the sums of doubles over them would then differ in their last
+    bits from one build to the next. False while parsing, or when nothing is withheld.
 -#}
-{% macro withheld_months(feed) -%}
-    (select month from {{ ref('stg_quality_gate') }} where feed = '{{ feed }}' and state = 'withheld')
+{% macro withheld_month(column, feed) -%}
+    {%- if not execute -%}
+        {{ return('(1 = 0)') }}
+    {%- endif -%}
+    {%- set relation = adapter.get_relation(database=target.database, schema='meta', identifier='quality_gate') -%}
+    {%- if relation is none -%}
+        {{ return('(1 = 0)') }}
+    {%- endif -%}
+    {%- set rows = run_query("select distinct month from " ~ relation ~ " where feed = '" ~ feed ~ "' and state = 'withheld' order by month").rows -%}
+    {%- if rows | length == 0 -%}
+        {{ return('(1 = 0)') }}
+    {%- endif -%}
+    {%- set months = [] -%}
+    {%- for row in rows -%}
+        {%- do months.append("cast('" ~ row[0].isoformat() ~ "' as date)") -%}
+    {%- endfor -%}
+    {{ return('(' ~ column ~ ' in (' ~ months | join(', ') ~ '))') }}
 {%- endmacro %}

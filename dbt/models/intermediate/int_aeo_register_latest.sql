@@ -9,7 +9,9 @@ latest_snapshot as (
     -- a snapshot the quality gate withholds is not the truth: the one before it stays
     select max(snapshot_month) as snapshot_month
     from register
-    where snapshot_month not in {{ withheld_months('aeo_register') }}
+    where snapshot_month not in (
+        select month from {{ ref('stg_quality_gate') }} where feed = 'aeo_register' and state = 'withheld'
+    )
 
 )
 

@@ -3,7 +3,7 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook="{{ delete_month_window('month', keep_months=withheld_months('declarations')) }}"
+        pre_hook="{{ delete_month_window('month', keep=withheld_month('month', 'declarations')) }}"
     )
 }}
 
@@ -11,7 +11,7 @@ with declarations as (
 
     select * from {{ ref('stg_declarations') }}
     -- a month whose declarations the quality gate withholds keeps the rows it held
-    where partition_month not in {{ withheld_months('declarations') }}
+    where not {{ withheld_month('partition_month', 'declarations') }}
     {% if is_incremental() %}
         and {{ month_window_filter('partition_month') }}
     {% endif %}

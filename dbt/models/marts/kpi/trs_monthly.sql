@@ -3,7 +3,7 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook="{{ delete_month_window('month', keep_months=withheld_months('declarations')) }}"
+        pre_hook="{{ delete_month_window('month', keep=withheld_month('month', 'declarations')) }}"
     )
 }}
 {#-
@@ -29,7 +29,7 @@ with declarations as (
     from {{ ref('fct_declarations') }}
     where {{ kpi_window_filter('month') }}
         -- a month whose declarations the quality gate withholds keeps its rows
-        and month not in {{ withheld_months('declarations') }}
+        and not {{ withheld_month('month', 'declarations') }}
 
 ),
 
