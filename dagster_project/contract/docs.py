@@ -148,6 +148,14 @@ another fault do not count as an occurrence. If an earlier month is loaded
 after a later one that holds the same id, the later copy is moved to the
 rejects (and its month's counts adjusted).
 
+**A batch that fails its quality suite** (a row count far from the months
+before, a share of rejected rows above the feed's limit, a distribution out of
+bounds: [quality.md](quality.md)) is loaded into the raw layer with its result
+in `load_audit`, and *withheld*: the KPI values of its month that read the feed
+are published as null with the reason in `kpi_monthly.quality`, everything else
+is published, and the run exits non-zero naming it, until the month is
+re-delivered and passes or an operator overrides it.
+
 **Anchor month**: for event feeds the anchor timestamp, in local time, must
 fall in the folder's month; otherwise the row is rejected
 ("anchor outside partition month"), never moved to another month.
