@@ -8,6 +8,7 @@ import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
+from dagster_project.quality.checks import WITHHELD_CHECK_NAME
 from dagster_project.settings import Settings
 
 ALERT_LOG = Path("logs") / "alerts.log"
@@ -55,7 +56,7 @@ def failure_messages(events) -> list[str]:
                 lines = [x.strip() for x in evaluation.description.splitlines() if x.strip()]
                 check_reasons.setdefault(event.step_key, []).extend(lines)
     # a run stopped before the publish (a file fault) still names the feed-months its gate withholds
-    if not any(step.endswith("_published_in_full") for step in evaluated):
+    if not any(step.endswith(f"_{WITHHELD_CHECK_NAME}") for step in evaluated):
         messages.extend(line for lines in check_reasons.values() for line in lines if line.startswith("withheld: "))
     for event in events:
         if not event.is_step_failure:

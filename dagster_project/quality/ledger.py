@@ -110,17 +110,6 @@ def mark_released(con: duckdb.DuckDBPyConnection, feed: str, month: date, at: da
     con.execute("INSERT INTO meta.dirty_months VALUES (?, ?, ?)", [month, feed, at])
 
 
-def held_back(con: duckdb.DuckDBPyConnection) -> list[tuple[str, date, str]]:
-    """Feed-months whose quality result is 'failed' (they keep the gate closed)."""
-    return [
-        (r[0], r[1], r[2] or "")
-        for r in con.execute(
-            "SELECT feed, month, any_value(quality_note) FROM raw.load_audit WHERE quality_result = 'failed' "
-            "GROUP BY feed, month ORDER BY month, feed"
-        ).fetchall()
-    ]
-
-
 WITHHELD = "withheld"
 OVERRIDE = "override"
 _FAILED_METRIC = re.compile(r"(?:quality suite failed: |; )([A-Za-z0-9_]+)(?: = |: could not)")
