@@ -11,7 +11,7 @@ DEMO_ENV = CUSTOMS_KPI_DEMO=$${CUSTOMS_KPI_DEMO:-1}
 MARTS_DIR = $${CUSTOMS_KPI_DATA_DIR:-data}/marts
 DOCS_PORT ?= 8080
 
-.PHONY: install run test dev docs sample bench lint clean help chromium
+.PHONY: install run test dev docs sample bench lint clean help chromium java
 
 help:
 	@echo "make run    install into .venv, then load, check, build and publish every month in data/raw/"
@@ -29,7 +29,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml uv.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(BIN)/uv sync --frozen --inexact --extra test --compile-bytecode --python $(BIN)/python
+	$(BIN)/uv sync --frozen --inexact --extra test --extra spark --compile-bytecode --python $(BIN)/python
 	@touch $(STAMP)
 
 run: install
@@ -39,7 +39,11 @@ run: install
 chromium:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
-test: install chromium
+# Java for the Spark engine's test (CUSTOMS_KPI_ENGINE=spark; Debian's package).
+java:
+	@command -v java >/dev/null || (apt-get update && apt-get install -y openjdk-17-jre-headless)
+
+test: install chromium java
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 dev: install
@@ -59,5 +63,5 @@ sample: install
 	$(BIN)/customs-kpi generate --sample
 
 clean:
-	rm -rf data/work data/dagster_home dbt/target dbt/logs
+	rm -rf data/work data/lake data/dagster_home dbt/target dbt/logs
 	find data/marts -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

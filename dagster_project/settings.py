@@ -7,8 +7,11 @@ run without restarting the code location.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlparse
@@ -173,6 +176,53 @@ def _webhook(env: dict[str, str], name: str) -> str | None:
     return raw
 
 
+# ---- the engine of the dbt build (docs/scale-out.md) ------------------------------------------
+ENGINES = ("duckdb", "spark")
+DEFAULT_SPARK_MASTER = "local[*]"
+
+
+def _engine(env: dict[str, str], name: str) -> str:
+    raw = (env.get(name) or "").strip().lower() or "duckdb"
+    if raw not in ENGINES:
+        raise SettingsError(f"{name}={env.get(name)!r} must be one of: {', '.join(ENGINES)}")
+    return raw
+
+
+def _spark_conf(env: dict[str, str], name: str) -> tuple[tuple[str, str], ...]:
+    """`key=value` pairs separated by spaces (a value holds no space)."""
+    pairs = []
+    for token in (env.get(name) or "").split():
+        key, sep, value = token.partition("=")
+        if not sep or not key or not value:
+            raise SettingsError(f"{name}: {token!r} is not key=value (pairs are separated by spaces)")
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
+def java_executable() -> str | None:
+    """The `java` Spark starts: $JAVA_HOME/bin/java, else the first on the PATH."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    return shutil.which("java")
+
+
+def check_spark_engine(name: str = f"{ENV_PREFIX}ENGINE") -> None:
+    """What CUSTOMS_KPI_ENGINE=spark needs on this machine, as one error naming the setting."""
+    missing = []
+    if java_executable() is None:
+        missing.append("Java 17 (no java on the PATH nor in $JAVA_HOME; Debian: apt-get install openjdk-17-jre-headless)")
+    for module, extra in (("pyspark", "pyspark"), ("dbt.adapters.spark", "dbt-spark[session]")):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            missing.append(f"{extra} (install the project's `spark` extra: make install does)")
+    if missing:
+        raise SettingsError(f"{name}=spark needs " + " and ".join(missing))
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -190,6 +240,10 @@ class Settings:
     keep_quality_runs: int = KEEP_QUALITY_RUNS  # quality Data Docs kept (besides published months')
     gzip_max_ratio: int = DEFAULT_GZIP_MAX_RATIO  # a .gz may expand this many times its size (above 100 MiB)
     gzip_max_size: str = DEFAULT_GZIP_MAX_SIZE  # and never past this size
+    engine: str = "duckdb"  # where the dbt build runs: duckdb, or spark (through dbt-spark)
+    spark_master: str = DEFAULT_SPARK_MASTER
+    spark_conf: tuple[tuple[str, str], ...] = ()  # CUSTOMS_KPI_SPARK_CONF, over the defaults of spark_params
+    lake: Path | None = None  # CUSTOMS_KPI_LAKE_DIR: where Spark reads the raw layer and writes the models
 
     # ---- derived locations -------------------------------------------------
     @property
@@ -222,6 +276,48 @@ class Settings:
     def duckdb_temp_dir(self) -> Path:
         """Where DuckDB spills what does not fit in its memory limit."""
         return self.work_dir / "tmp"
+
+    @property
+    def lake_dir(self) -> Path:
+        """With the Spark engine: the raw layer as Parquet, and Spark's tables (CUSTOMS_KPI_LAKE_DIR)."""
+        return self.lake or (self.data_dir / "lake")
+
+    @property
+    def spark_dir(self) -> Path:
+        """Spark's own state on this machine: the Derby metastore and its log."""
+        return self.work_dir / "spark"
+
+    def spark_params(self) -> dict[str, str]:
+        """The Spark session's settings: the project's defaults, then CUSTOMS_KPI_SPARK_CONF."""
+        params = {
+            "spark.master": self.spark_master,
+            "spark.app.name": "customs-kpi",
+            # Months are cut in the administration's zone by the models themselves: Spark's own
+            # zone only decides how it reads and writes timestamps, which are all UTC here.
+            "spark.sql.session.timeZone": "UTC",
+            "spark.sql.warehouse.dir": str(self.lake_dir / "spark-warehouse"),
+            "javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={self.spark_dir / 'metastore_db'};create=true",
+            "spark.driver.extraJavaOptions": f"-Dderby.system.home={self.spark_dir}",
+            "spark.ui.enabled": "false",
+            "spark.sql.shuffle.partitions": "16",
+            # Timestamps as DuckDB writes and reads them: microseconds, and a naive timestamp
+            # of the raw layer read as a UTC instant (not as TIMESTAMP_NTZ).
+            "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+            "spark.sql.parquet.inferTimestampNTZ.enabled": "false",
+            # The metastore's partition filter parser rejects the raw layer's `_month`: Spark
+            # lists a table's partitions and prunes them itself.
+            "spark.sql.hive.metastorePartitionPruning": "false",
+            # No progress bar: it would break the lines of dbt's JSON log that Dagster reads.
+            "spark.ui.showConsoleProgress": "false",
+        }
+        params.update(dict(self.spark_conf))
+        return params
+
+    @property
+    def spark_warehouse_dir(self) -> Path:
+        """Where Spark keeps the models' tables (`spark.sql.warehouse.dir`), a local path."""
+        value = self.spark_params()["spark.sql.warehouse.dir"]
+        return Path(value.removeprefix("file:"))
 
     @property
     def duckdb_memory_limit(self) -> str:
@@ -258,6 +354,10 @@ class Settings:
         schedule_day = _day(env, f"{ENV_PREFIX}SCHEDULE_DAY", 5)
         due_day = _day(env, f"{ENV_PREFIX}DUE_DAY", 10)
         home = env.get("DAGSTER_HOME")
+        engine = _engine(env, f"{ENV_PREFIX}ENGINE")
+        if engine == "spark":
+            check_spark_engine()
+        lake = (env.get(f"{ENV_PREFIX}LAKE_DIR") or "").strip()
         return cls(
             data_dir=data_dir,
             tz=tz,
@@ -274,6 +374,10 @@ class Settings:
             settle_seconds=_non_negative_int(env, f"{ENV_PREFIX}SETTLE_SECONDS", DEFAULT_SETTLE_SECONDS),
             gzip_max_ratio=_count(env, f"{ENV_PREFIX}GZIP_MAX_RATIO", 1) or DEFAULT_GZIP_MAX_RATIO,
             gzip_max_size=_size(env, f"{ENV_PREFIX}GZIP_MAX_SIZE", DEFAULT_GZIP_MAX_SIZE),
+            engine=engine,
+            spark_master=(env.get(f"{ENV_PREFIX}SPARK_MASTER") or "").strip() or DEFAULT_SPARK_MASTER,
+            spark_conf=_spark_conf(env, f"{ENV_PREFIX}SPARK_CONF"),
+            lake=Path(lake).resolve() if lake else None,
         )
 
     def duckdb_config(self) -> dict[str, str]:
@@ -301,12 +405,17 @@ class Settings:
             f"{ENV_PREFIX}KEEP_QUALITY_RUNS": self.keep_quality_runs,
             f"{ENV_PREFIX}GZIP_MAX_RATIO": self.gzip_max_ratio,
             f"{ENV_PREFIX}GZIP_MAX_SIZE": self.gzip_max_size,
+            f"{ENV_PREFIX}ENGINE": self.engine,
+            f"{ENV_PREFIX}SPARK_MASTER": self.spark_master,
+            f"{ENV_PREFIX}SPARK_CONF": " ".join(f"{k}={v}" for k, v in self.spark_conf) or None,
+            f"{ENV_PREFIX}LAKE_DIR": self.lake,
         }
         env.update({k: str(v) for k, v in optional.items() if v is not None})
         return env
 
-    def dbt_env(self) -> dict[str, str]:
-        """Environment variables the dbt profile and models read."""
+    def dbt_env(self, engine: str | None = None) -> dict[str, str]:
+        """Environment variables the dbt profile and models read; `engine` (default: the
+        setting's) picks the profile's target: `work` (DuckDB) or `spark`."""
         env = {
             "CUSTOMS_KPI_WORK_DB": str(self.work_db),
             "CUSTOMS_KPI_TZ": self.tz,
@@ -315,4 +424,7 @@ class Settings:
         }
         if self.threads:
             env["CUSTOMS_KPI_THREADS"] = str(self.threads)
+        if (engine or self.engine) == "spark":
+            env["CUSTOMS_KPI_DBT_TARGET"] = "spark"
+            env["CUSTOMS_KPI_SPARK_PARAMS"] = json.dumps(self.spark_params())
         return env

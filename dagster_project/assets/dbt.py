@@ -15,6 +15,7 @@ from dagster_project.quality.ledger import write_gate_states
 from dagster_project.runtime import context_months, patched_environ, run_settings
 from dagster_project.transform.args import dbt_build_args
 from dagster_project.transform.child import DBT_CHILD
+from dagster_project.transform.lake import export_lake, lake_env, marts_from_spark
 from dagster_project.transform.project import dbt_project, ensure_manifest
 from dagster_project.transform.window import build_window
 from dagster_project.warehouse.db import work_db
@@ -37,6 +38,12 @@ class DbtBuildConfig(Config):
     full_refresh: bool = False
 
 
+def last_build_engine(con) -> str:
+    """The engine of the last successful build (a warehouse from before the setting: duckdb)."""
+    row = con.execute("SELECT engine FROM meta.build_engine ORDER BY built_at DESC LIMIT 1").fetchone()
+    return row[0] if row else "duckdb"
+
+
 def prepare_window(settings, months) -> tuple[Any, datetime]:
     """Write meta.build_window and meta.quality_gate (what the quality gate withholds) for this
     run's build; returns the window and the time it was taken."""
@@ -55,11 +62,13 @@ def prepare_window(settings, months) -> tuple[Any, datetime]:
 
 def clear_dirty(settings, taken_at: datetime, window, full_refresh: bool) -> None:
     """After a successful build: its months are clean, and waiting to be published
-    (every month after a full refresh, noted as a NULL month)."""
+    (every month after a full refresh, noted as a NULL month); the engine that built them is noted."""
     months = [None] if full_refresh else (list(window.each()) if window else [])
     with work_db(settings) as con:
         con.execute("BEGIN")
         con.execute("DELETE FROM meta.dirty_months WHERE noted_at <= ?", [taken_at])
+        con.execute("DELETE FROM meta.build_engine")
+        con.execute("INSERT INTO meta.build_engine VALUES (?, ?)", [settings.engine, taken_at])
         if months:
             con.executemany("INSERT INTO meta.unpublished_months VALUES (?, ?)", [[m, taken_at] for m in months])
         con.execute("COMMIT")
@@ -81,18 +90,34 @@ def build_dbt_assets(partitions: PartitionsDefinition):
     def customs_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
         settings = run_settings()
         window, taken_at = prepare_window(settings, context_months(context))
+        full_refresh = config.full_refresh
+        with work_db(settings) as con:
+            previous = last_build_engine(con)
+            if previous != settings.engine:
+                context.log.info(f"the last build ran on {previous}: a full build on {settings.engine}")
+                full_refresh = True
+            lake = (
+                export_lake(con, settings, full=full_refresh)
+                if settings.engine == "spark" else []
+            )
         if window:
             context.log.info(
                 f"rebuilding months [{window.month_from:%Y-%m}, {window.month_to:%Y-%m}) ({window.months()} month(s))"
+                f" on {settings.engine}"
             )
-        with patched_environ(settings.dbt_env()):
+        target_path = project.project_dir / project.target_path
+        with patched_environ({**settings.dbt_env(), **lake_env(lake)}):
             invocation = dbt.cli(
-                dbt_build_args(full_refresh=config.full_refresh),
+                dbt_build_args(full_refresh=full_refresh),
                 context=context,
-                target_path=project.project_dir / project.target_path,
+                # each engine its own partial parse and run results
+                target_path=target_path / "spark" if settings.engine == "spark" else target_path,
             )
             yield from invocation.stream()
-        clear_dirty(settings, taken_at, window, config.full_refresh)
+        if settings.engine == "spark":
+            counts = marts_from_spark(settings)
+            context.log.info("marts read back from Spark: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
+        clear_dirty(settings, taken_at, window, full_refresh)
 
     return customs_dbt_models
 

@@ -130,6 +130,15 @@ def _raw_columns(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
         columns.setdefault(table, set()).add(column)
     return columns
 
+# The engine of the last successful dbt build (CUSTOMS_KPI_ENGINE): a build on another engine
+# starts from scratch (a full refresh), since each engine keeps its own incremental state.
+BUILD_ENGINE_DDL = """
+CREATE TABLE IF NOT EXISTS meta.build_engine (
+    engine VARCHAR NOT NULL,
+    built_at TIMESTAMP NOT NULL
+)
+"""
+
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
     """Create (or extend with new contract columns) every raw table and the ledgers. Idempotent.
@@ -142,6 +151,6 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
         ensure_feed_table(con, feed, existing.get(feed.name, set()))
         existing.setdefault(feed.name, set()).update(name for name, _ in raw_table_columns(feed))
     for ddl in (REJECTS_DDL, LOAD_AUDIT_DDL, DIRTY_MONTHS_DDL, BUILD_WINDOW_DDL, LOAD_FAILURES_DDL,
-                UNPUBLISHED_MONTHS_DDL, PUBLISH_STATE_DDL, PUBLISHED_DELIVERIES_DDL, QUALITY_GATE_DDL):
+                UNPUBLISHED_MONTHS_DDL, PUBLISH_STATE_DDL, PUBLISHED_DELIVERIES_DDL, QUALITY_GATE_DDL, BUILD_ENGINE_DDL):
         con.execute(ddl)
     return existing

@@ -84,7 +84,7 @@ def generate_dictionary(settings: Settings) -> Dictionary:
         [str(dbt), "docs", "generate", "--static", *(["--no-compile"] if reuse else []),
          "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
          "--target-path", str(target), "--log-path", str(target)],
-        env={**os.environ, **settings.dbt_env()},
+        env={**os.environ, **settings.dbt_env(engine="duckdb")},
         capture_output=True,
         text=True,
     )

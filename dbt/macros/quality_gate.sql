@@ -9,20 +9,30 @@
     bits from one build to the next. False while parsing, or when nothing is withheld.
 -#}
 {% macro withheld_month(column, feed) -%}
-    {%- if not execute -%}
+    {%- set months = withheld_months(feed) -%}
+    {%- if not months -%}
         {{ return('(1 = 0)') }}
+    {%- endif -%}
+    {%- set literals = [] -%}
+    {%- for month in months -%}
+        {%- do literals.append("cast('" ~ month ~ "' as date)") -%}
+    {%- endfor -%}
+    {{ return('(' ~ column ~ ' in (' ~ literals | join(', ') ~ '))') }}
+{%- endmacro %}
+
+{#- The months of `feed` the quality gate withholds, as ISO dates ([] while parsing). -#}
+{% macro withheld_months(feed) -%}
+    {%- if not execute -%}
+        {{ return([]) }}
     {%- endif -%}
     {%- set relation = adapter.get_relation(database=target.database, schema='meta', identifier='quality_gate') -%}
     {%- if relation is none -%}
-        {{ return('(1 = 0)') }}
+        {{ return([]) }}
     {%- endif -%}
     {%- set rows = run_query("select distinct month from " ~ relation ~ " where feed = '" ~ feed ~ "' and state = 'withheld' order by month").rows -%}
-    {%- if rows | length == 0 -%}
-        {{ return('(1 = 0)') }}
-    {%- endif -%}
     {%- set months = [] -%}
     {%- for row in rows -%}
-        {%- do months.append("cast('" ~ row[0].isoformat() ~ "' as date)") -%}
+        {%- do months.append(row[0].isoformat() if row[0].isoformat is defined else (row[0] | string)[:10]) -%}
     {%- endfor -%}
-    {{ return('(' ~ column ~ ' in (' ~ months | join(', ') ~ '))') }}
+    {{ return(months) }}
 {%- endmacro %}

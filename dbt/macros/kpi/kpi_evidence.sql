@@ -90,13 +90,13 @@
     cast(avg(case when r.in_numerator then r.measure end) as {{ type_double() }})
     {%- elif agg == 'share' -%}
     cast(
-        100.0 * count(case when r.in_denominator and r.in_numerator then 1 end)
+        {{ hundred() }} * count(case when r.in_denominator and r.in_numerator then 1 end)
         / nullif(count(case when r.in_denominator then 1 end), 0)
         as {{ type_double() }}
     )
     {%- elif agg == 'weighted_share' -%}
     cast(
-        100.0 * coalesce(sum(case when r.in_denominator and r.in_numerator then r.measure end), 0)
+        {{ hundred() }} * coalesce(sum(case when r.in_denominator and r.in_numerator then r.measure end), 0)
         / nullif(sum(case when r.in_denominator then r.measure end), 0)
         as {{ type_double() }}
     )
@@ -106,14 +106,14 @@
     cast(count(distinct case when r.in_numerator then r.record_id end) as {{ type_double() }})
     {%- elif agg == 'change_pct' -%}
     cast(
-        100.0 * (count(distinct case when r.in_numerator then r.record_id end)
+        {{ hundred() }} * (count(distinct case when r.in_numerator then r.record_id end)
             - count(distinct case when r.in_denominator then r.record_id end))
         / nullif(count(distinct case when r.in_denominator then r.record_id end), 0)
         as {{ type_double() }}
     )
     {%- elif agg == 'sla_rate' -%}
     cast(
-        100.0 * count(case when r.in_denominator and r.in_numerator then 1 end)
+        {{ hundred() }} * count(case when r.in_denominator and r.in_numerator then 1 end)
         / nullif(count(case when r.in_denominator then 1 end)
             + 0.5 * coalesce(sum(case when r.in_denominator then r.measure end), 0), 0)
         as {{ type_double() }}

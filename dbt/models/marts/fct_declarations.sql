@@ -2,8 +2,9 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
+        partition_by=month_partition('month'),
         on_schema_change='fail',
-        pre_hook="{{ delete_month_window('month', keep=withheld_month('month', 'declarations')) }}"
+        pre_hook="{{ delete_month_window('month', keep_withheld='declarations') }}"
     )
 }}
 

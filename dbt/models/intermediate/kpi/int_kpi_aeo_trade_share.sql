@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
+        partition_by=month_partition('month'),
         on_schema_change='fail',
         pre_hook="{{ delete_month_window('month') }}"
     )

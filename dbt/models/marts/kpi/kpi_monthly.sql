@@ -59,8 +59,8 @@ gate_by_kpi as (
     select
         kpi_id,
         month,
-        {{ dbt.listagg("case when state = 'withheld' then note end", "'; '", "order by note") }} as withheld_note,
-        {{ dbt.listagg("case when state = 'override' then note end", "'; '", "order by note") }} as override_note
+        {{ sorted_listagg("case when state = 'withheld' then note end", "'; '") }} as withheld_note,
+        {{ sorted_listagg("case when state = 'override' then note end", "'; '") }} as override_note
     from gate_notes
     group by kpi_id, month
 
@@ -191,7 +191,7 @@ scored as (
         -- progress from the baseline towards the target, in percent, not capped
         case
             when targets.target <> targets.baseline then
-                100.0 * (with_basis.basis_value - targets.baseline) / (targets.target - targets.baseline)
+                {{ hundred() }} * (with_basis.basis_value - targets.baseline) / (targets.target - targets.baseline)
         end as progress_pct
     from with_basis
     left join targets

@@ -2,8 +2,9 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
+        partition_by=month_partition('month'),
         on_schema_change='fail',
-        pre_hook="{{ delete_month_window('month', keep=withheld_month('month', 'declarations')) }}"
+        pre_hook="{{ delete_month_window('month', keep_withheld='declarations') }}"
     )
 }}
 {#-
@@ -53,7 +54,7 @@ aggregated as (
         {{ percentile_cont('hours_arrival_to_release', 0.5) }} as median_hours_arrival_to_release,
         {{ percentile_cont('hours_arrival_to_release', 0.9) }} as p90_hours_arrival_to_release,
         -- 100 x released at most 24 h after lodgement / all declarations of the cell
-        100.0 * count(case when hours_lodged_to_release <= 24 then 1 end) / count(*) as released_within_24h_share
+        {{ hundred() }} * count(case when hours_lodged_to_release <= 24 then 1 end) / count(*) as released_within_24h_share
     from declarations
     group by month, declaration_type, transport_mode, is_aeo, final_lane
 
