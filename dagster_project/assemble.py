@@ -16,6 +16,7 @@ from dagster_project.operations.sensors import sensors
 from dagster_project.partitions import monthly_partitions
 from dagster_project.quality.checks import quality_checks
 from dagster_project.settings import Settings
+from dagster_project.warehouse.resource import WarehouseResource
 
 
 # The load ledger is written by every raw load (not materialised on its own).
@@ -48,7 +49,7 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         schedules=schedules(monthly_pipeline),
         sensors=sensors(monthly_pipeline, partitions),
         loggers={"progress": progress_logger},
-        resources={"dbt": dbt_resource()},
+        resources={"dbt": dbt_resource(), "warehouse": WarehouseResource()},
         # materialisations launched from the UI: one process, under the run lock, like the monthly job
         executor=locked_in_process_executor,
     )

@@ -12,13 +12,14 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from dagster_project.ingest.schema import ensure_raw_schema
 from dagster_project.quality.ledger import write_gate_states
-from dagster_project.runtime import context_months, patched_environ, run_settings
+from dagster_project.runtime import context_months, patched_environ
 from dagster_project.transform.args import dbt_build_args
 from dagster_project.transform.child import DBT_CHILD
 from dagster_project.transform.lake import export_lake, lake_env, marts_from_spark
 from dagster_project.transform.project import dbt_project, ensure_manifest
 from dagster_project.transform.window import build_window
 from dagster_project.warehouse.db import work_db
+from dagster_project.warehouse.resource import WarehouseResource
 
 
 class CustomsDbtTranslator(DagsterDbtTranslator):
@@ -87,11 +88,13 @@ def build_dbt_assets(partitions: PartitionsDefinition):
         pool="warehouse_db",
         name="customs_dbt_models",
     )
-    def customs_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
-        settings = run_settings()
+    def customs_dbt_models(
+        context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, config: DbtBuildConfig
+    ):
+        settings = warehouse.settings()
         window, taken_at = prepare_window(settings, context_months(context))
         full_refresh = config.full_refresh
-        with work_db(settings) as con:
+        with warehouse.work_db(settings) as con:
             previous = last_build_engine(con)
             if previous != settings.engine:
                 context.log.info(f"the last build ran on {previous}: a full build on {settings.engine}")

@@ -15,7 +15,7 @@ from dagster import (
 
 from dagster_project.publish.pseudonym import MissingSecret, resolve_secret
 from dagster_project.publish.publisher import open_published, publish
-from dagster_project.runtime import run_settings
+from dagster_project.warehouse.resource import WarehouseResource
 
 PUBLISHED_KEY = AssetKey(["published_warehouse"])
 
@@ -38,8 +38,8 @@ def build_publish_asset(upstream: list[AssetKey], partitions: PartitionsDefiniti
         "(refuses to publish without CUSTOMS_KPI_SECRET, except in the demo).",
         pool="warehouse_db",
     )
-    def published_warehouse(context: AssetExecutionContext) -> MaterializeResult:
-        settings = run_settings()
+    def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+        settings = warehouse.settings()
         try:
             secret, key_source = resolve_secret(settings)
         except MissingSecret as exc:

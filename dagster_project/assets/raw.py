@@ -24,8 +24,8 @@ from dagster_project.contract import FEEDS, Feed
 from dagster_project.contract.catalog import code_sets
 from dagster_project.ingest.files import FileFault, month_key
 from dagster_project.ingest.loader import LoadResult, load_feed_month, record_file_fault
-from dagster_project.runtime import context_months, run_settings
-from dagster_project.warehouse.db import work_db
+from dagster_project.runtime import context_months
+from dagster_project.warehouse.resource import WarehouseResource
 
 
 def raw_asset_key(feed: Feed) -> AssetKey:
@@ -64,12 +64,12 @@ def build_raw_asset(feed: Feed, partitions: PartitionsDefinition) -> AssetsDefin
         metadata={"dagster/column_schema": contract_schema(feed), "feed_kind": feed.kind},
         pool="warehouse_db",
     )
-    def _raw(context: AssetExecutionContext) -> MaterializeResult:
-        settings = run_settings()
+    def _raw(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+        settings = warehouse.settings()
         sets = code_sets()
         results: list[LoadResult] = []
         faults: list[FileFault] = []
-        with work_db(settings) as con:
+        with warehouse.work_db(settings) as con:
             for month in context_months(context):
                 try:
                     result = load_feed_month(
@@ -115,9 +115,8 @@ def build_balance_check(feed: Feed) -> AssetChecksDefinition:
         description="Every row read is accepted or rejected: per file, read = accepted + rejected, "
         "and the raw table and rejects table hold exactly those rows.",
     )
-    def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        settings = run_settings()
-        with work_db(settings) as con:
+    def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+        with warehouse.work_db() as con:
             rows = con.execute(
                 f"""
                 WITH audit AS (

@@ -14,7 +14,8 @@ from dagster import (
 from dagster_project.assets.publish import PUBLISHED_KEY
 from dagster_project.publish.dictionary import generate_dictionary
 from dagster_project.report.render import month_key, scorecard_markdown, write_report
-from dagster_project.runtime import context_months, run_settings
+from dagster_project.runtime import context_months
+from dagster_project.warehouse.resource import WarehouseResource
 
 # `make docs` serves data/marts/ here (docs/ and report/).
 SERVED_AT = "http://127.0.0.1:8080"
@@ -32,8 +33,8 @@ def build_report_assets(partitions: PartitionsDefinition) -> list[AssetsDefiniti
         "YYYY-MM.html), with baseline, target, actual, YTD, status and inline SVG charts; rendered from "
         "the published warehouse.",
     )
-    def scorecard_report(context: AssetExecutionContext) -> MaterializeResult:
-        settings = run_settings()
+    def scorecard_report(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+        settings = warehouse.settings()
         out = settings.marts_dir / "report"
         data, files = write_report(settings.published_db, out)
         if not data.months:
@@ -65,8 +66,8 @@ def build_report_assets(partitions: PartitionsDefinition) -> list[AssetsDefiniti
         "table and column; `make docs` serves it on 127.0.0.1.",
         pool="warehouse_db",
     )
-    def data_dictionary(context: AssetExecutionContext) -> MaterializeResult:
-        settings = run_settings()
+    def data_dictionary(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+        settings = warehouse.settings()
         result = generate_dictionary(settings)
         context.log.info(f"data dictionary: {result.index}")
         return MaterializeResult(

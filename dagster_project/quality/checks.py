@@ -24,7 +24,8 @@ from dagster_project.assets.raw import raw_asset_key
 from dagster_project.publish.publisher import open_published
 from dagster_project.contract import FEEDS, Feed, feed_by_name
 from dagster_project.quality.gate import GateOutcome, run_gate
-from dagster_project.runtime import context_months, run_settings
+from dagster_project.runtime import context_months
+from dagster_project.warehouse.resource import WarehouseResource
 
 CHECK_NAME = "quality"
 WITHHELD_CHECK_NAME = "published_in_full"
@@ -72,8 +73,8 @@ def build_quality_check(feed: Feed) -> AssetChecksDefinition:
         "operator overrides it (customs-kpi override); everything else is published.",
         pool="warehouse_db",
     )
-    def _quality(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        settings = run_settings()
+    def _quality(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+        settings = warehouse.settings()
         months = context_months(context)
         span = f"{months[0]:%Y-%m}..{months[-1]:%Y-%m}" if months else "no month of the run"
         context.log.info(f"checking {span} (and any month not yet passed) against expectations/{feed.name}.json")
@@ -147,8 +148,8 @@ def build_withheld_check() -> AssetChecksDefinition:
         description="Every KPI value of the published scorecard was published: fails, naming each withheld "
         "feed-month and the KPI values it withheld (kpi_monthly.quality), while the quality gate withholds one.",
     )
-    def _published_in_full(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        lines = withheld_lines(run_settings().published_db)
+    def _published_in_full(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+        lines = withheld_lines(warehouse.settings().published_db)
         for line in lines:
             context.log.error(line)
         return AssetCheckResult(

@@ -18,9 +18,7 @@ renamed as (
         revoked_at,
         {{ local_month('submitted_at') }} as submitted_month,
         {{ local_month('decided_at') }} as decided_month,
-        _file as source_file,
-        _line as source_line,
-        _loaded_at as loaded_at
+        {{ lineage_columns() }}
 
     from source
 

@@ -18,9 +18,7 @@ renamed as (
         {{ local_date('lodged_at') }} as lodged_date_local,
         {{ local_month('lodged_at') }} as lodged_month,
         _month as partition_month,
-        _file as source_file,
-        _line as source_line,
-        _loaded_at as loaded_at
+        {{ lineage_columns() }}
 
     from source
 

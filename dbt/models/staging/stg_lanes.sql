@@ -17,9 +17,7 @@ renamed as (
         {{ local_date('assigned_at') }} as assigned_date_local,
         {{ local_month('assigned_at') }} as assigned_month,
         _month as partition_month,
-        _file as source_file,
-        _line as source_line,
-        _loaded_at as loaded_at
+        {{ lineage_columns() }}
 
     from source
 

@@ -11,9 +11,7 @@ renamed as (
         kpi_id,
         value,
         note,
-        _file as source_file,
-        _line as source_line,
-        _loaded_at as loaded_at
+        {{ lineage_columns() }}
 
     from source
 

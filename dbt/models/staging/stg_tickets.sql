@@ -17,9 +17,7 @@ renamed as (
         {{ local_month('opened_at') }} as opened_month,
         {{ local_month('due_at') }} as due_month,
         _month as partition_month,
-        _file as source_file,
-        _line as source_line,
-        _loaded_at as loaded_at
+        {{ lineage_columns() }}
 
     from source
 
