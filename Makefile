@@ -16,6 +16,7 @@ DOCS_PORT ?= 8080
 help:
 	@echo "make run    install into .venv, then load, check, build and publish every month in data/raw/"
 	@echo "make test   install into .venv if needed, then run the test suite"
+	@echo "make lint   ruff: lint and format check (make test runs it first)"
 	@echo "make dev    the Dagster UI on http://127.0.0.1:3000"
 	@echo "make docs   serve the data dictionary and the scorecard report on http://127.0.0.1:$(DOCS_PORT)"
 	@echo "make sample regenerate the bundled sample in data/raw/ (deterministic)"
@@ -42,6 +43,11 @@ chromium:
 # Java for the Spark engine's test (CUSTOMS_KPI_ENGINE=spark; Debian's package).
 java:
 	@command -v java >/dev/null || (apt-get update && apt-get install -y openjdk-17-jre-headless)
+
+# ruff: lint (pyflakes, pycodestyle errors) and the formatter's check; config in pyproject.toml.
+lint: install
+	$(BIN)/ruff check dagster_project tests bench
+	$(BIN)/ruff format --check dagster_project tests bench
 
 test: install chromium java
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -8,7 +8,6 @@ about checks and publishing.
 from __future__ import annotations
 
 import io
-import re
 import shutil
 from contextlib import redirect_stdout
 from datetime import date

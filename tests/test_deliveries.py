@@ -565,7 +565,6 @@ def test_history_before_2020_loads_from_the_first_month_setting(tmp_path):
 def test_odd_names_long_lines_and_a_gzip_bomb_on_the_real_pipeline(tmp_path):
     """One month split over files whose names are glob patterns loads each file once; a 50 MiB
     line is a reject; a .gz bomb in a later delivery fails that month and changes nothing published."""
-    import gzip
     import io
 
     from dagster_project.generate.synth import generate

@@ -357,7 +357,7 @@ def _write_month(
 
         dirty: set[date] = {month}
         if feed.kind == "snapshot":
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _new AS SELECT * FROM _typed WHERE _fault IS NULL")
+            con.execute("CREATE OR REPLACE TEMP TABLE _new AS SELECT * FROM _typed WHERE _fault IS NULL")
             latest = con.execute(f"SELECT max(_month) FROM {table} WHERE _month <> {m}").fetchall()[0][0]
             if latest is None or latest <= month:
                 prev = f"(SELECT max(_month) FROM {table})"
