@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from dagster_project.contract import FEEDS
+from dagster_project.contract import FEEDS, dbt_sources
 from dagster_project.contract.docs import render
 from dagster_project.ingest.files import parse_month
+from dagster_project.ingest.schema import ensure_raw_schema
 from dagster_project.partitions import add_months, months_between
 from dagster_project.publish.pseudonym import demo_secret, pseudonym
 from dagster_project.settings import PROJECT_ROOT, Settings, SettingsError
@@ -108,6 +110,29 @@ def test_feed_docs_are_generated_from_the_contract():
         assert f"### {feed.name}" in committed
         for col in feed.columns:
             assert f"| {col.name} |" in committed
+
+
+def test_dbt_sources_are_generated_from_the_contract():
+    committed = (PROJECT_ROOT / "dbt" / "models" / "staging" / "_sources.yml").read_text(encoding="utf-8")
+    assert committed == dbt_sources.render(), (
+        "dbt/models/staging/_sources.yml is stale: "
+        "python -m dagster_project.contract.dbt_sources > dbt/models/staging/_sources.yml"
+    )
+
+
+def test_dbt_sources_list_every_column_of_the_work_database():
+    con = duckdb.connect()
+    ensure_raw_schema(con)
+    stored = {
+        (schema, table): [c for (c,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+            "ORDER BY ordinal_position", [schema, table]).fetchall()]
+        for schema, table in con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()
+    }
+    for source in dbt_sources.sources():
+        for table in source.tables:
+            documented = [c.name for c in table.columns if not c.published_only]
+            assert documented == stored[(source.name, table.name)], f"{source.name}.{table.name}"
 
 
 def test_pseudonyms_are_keyed_and_stable(tmp_path: Path):

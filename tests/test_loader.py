@@ -419,3 +419,13 @@ def test_new_contract_column_extends_existing_table(con, tmp_path):
     load(con, tmp_path, extended)
     cols = [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_name='manual'").fetchall()]
     assert "source_unit" in cols
+
+
+def test_declared_reaches_name_columns_the_loader_can_follow():
+    for feed in FEEDS:
+        for reach in feed.reaches:
+            column = feed.column(reach.column)
+            if reach.feed is None:
+                assert column.type == "timestamp", f"{feed.name}: {reach.column} is no timestamp"
+            else:
+                assert feed_by_name(reach.feed).key, f"{feed.name}: {reach.feed} has no key to join on"

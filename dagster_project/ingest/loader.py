@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.contract import Feed
+from dagster_project.contract import Feed, Reach, feed_by_name
 from dagster_project.ingest.delivery import check_unchanged, feed_month_delivery
 from dagster_project.ingest.files import (
     FileFault,
@@ -230,20 +230,26 @@ class _Stage:
             self.con.execute(stmt)
 
 
+def reach_sql(reach: Reach, tz: str, source: str) -> str:
+    """The months one `Feed.reaches` entry names for the rows of `source`."""
+    if reach.feed is not None:
+        other = feed_by_name(reach.feed)
+        return (
+            f"SELECT DISTINCT d._month FROM {source} s JOIN {other.raw_table} d "
+            f"ON d.{other.key} = s.{reach.column}"
+        )
+    return f"SELECT DISTINCT {local_month_expr(reach.column, tz)} FROM {source} WHERE {reach.column} IS NOT NULL"
+
+
 def touched_months_sql(feed: Feed, tz: str, source: str) -> str | None:
     """Other months whose downstream figures rows of `source` (old or new rows of the month) feed.
 
-    A lane row counts for its declaration's month; a service request for the
-    month its due date falls in. Every other feed only touches its own month.
+    What the feed declares in `Feed.reaches` (a lane row counts for its
+    declaration's month); a feed that declares nothing only touches its own month.
     """
-    if feed.name == "lanes":
-        return (
-            f"SELECT DISTINCT d._month FROM {source} s JOIN raw.declarations d "
-            f"ON d.declaration_id = s.declaration_id"
-        )
-    if feed.name == "tickets":
-        return f"SELECT DISTINCT {local_month_expr('due_at', tz)} FROM {source} WHERE due_at IS NOT NULL"
-    return None
+    if not feed.reaches:
+        return None
+    return " UNION ".join(reach_sql(r, tz, source) for r in feed.reaches)
 
 
 def _register_dirty_sql(tz: str) -> str:

@@ -24,15 +24,13 @@ from dagster_project.assets.raw import raw_asset_key
 from dagster_project.publish.publisher import open_published
 from dagster_project.contract import FEEDS, Feed, feed_by_name
 from dagster_project.quality.gate import GateOutcome, run_gate
+from dagster_project.quality.metrics import reads_feeds
 from dagster_project.runtime import context_months
 from dagster_project.warehouse.resource import WarehouseResource
 
 CHECK_NAME = "quality"
 WITHHELD_CHECK_NAME = "published_in_full"
 REPORT_KEY = ["scorecard_report"]
-
-# Checks that read another feed's raw table wait for its load in the same run.
-READS_FEEDS = {"lanes": ("declarations",)}
 
 
 def _results_table(outcome: GateOutcome) -> str:
@@ -65,7 +63,8 @@ def build_quality_check(feed: Feed) -> AssetChecksDefinition:
         asset=raw_asset_key(feed),
         name=CHECK_NAME,
         blocking=True,
-        additional_deps=[raw_asset_key(feed_by_name(f)) for f in READS_FEEDS.get(feed.name, ())],
+        # a check that reads another feed's raw table waits for its load in the same run
+        additional_deps=[raw_asset_key(feed_by_name(f)) for f in reads_feeds(feed)],
         description=f"Data-quality suite expectations/{feed.name}.json (Great Expectations) on the months "
         "just loaded: contract rules on accepted rows, row count against the months before, share of "
         "rejected rows, null shares, distributions. A failed month is withheld: the KPI values that read "

@@ -90,13 +90,14 @@ class GateOutcome:
         return [f"{self.feed} {m.month:%Y-%m}: {w}" for m in self.months for w in m.warnings]
 
 
-def missing_manual_kpis(con, months: list[date], expected: frozenset[str]) -> dict[date, list[str]]:
+def missing_manual_kpis(con, feed: Feed, months: list[date], expected: frozenset[str]) -> dict[date, list[str]]:
     """Per month, the manual KPIs of the catalog the month's manual delivery does not carry.
 
     A handful of rows a month is too few for a statistical band: the catalog says what to expect,
     and what is missing is named in a warning."""
     rows = con.execute(
-        "SELECT _month, list(DISTINCT kpi_id) FROM raw.manual WHERE _month IN (SELECT unnest(?::DATE[])) GROUP BY 1",
+        f"SELECT _month, list(DISTINCT {feed.key}) FROM {feed.raw_table} "
+        "WHERE _month IN (SELECT unnest(?::DATE[])) GROUP BY 1",
         [months],
     ).fetchall()
     delivered = {m: set(ids) for m, ids in rows}
@@ -161,7 +162,7 @@ def run_gate(
         by_month: dict[date, list[Finding]] = defaultdict(list)
         for finding in validation.findings:
             by_month[finding.month].append(finding)
-        missing = missing_manual_kpis(con, months, sets["manual_kpis"]) if feed.name == "manual" else {}
+        missing = missing_manual_kpis(con, feed, months, sets["manual_kpis"]) if feed.kind == "manual" else {}
         before = dict(con.execute(
             "SELECT month, any_value(quality_result) FROM raw.load_audit WHERE feed = ? GROUP BY month", [feed.name]
         ).fetchall())

@@ -21,6 +21,7 @@ The metric name is the column of the metrics frame and the expectation's id.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -180,41 +181,76 @@ def _share_sample(column: str) -> str:
 HOURS = "epoch(r.released_at - r.lodged_at) / 3600.0"
 
 
+def _release_time(feed: Feed) -> list[Metric]:
+    """Share released and hours from lodgement to release."""
+    feed.column("released_at"), feed.column("lodged_at")  # fail loudly if the contract changes
+    released = "r.released_at IS NOT NULL"
+    by_hours = "epoch(released_at - lodged_at) DESC"
+    return [
+        Metric("released_share", "batch", "share of the month's declarations that are released",
+               0, 1, f"avg(({released})::DOUBLE)",
+               _rows_where(feed, "released_at IS NULL", ["lodged_at", "released_at"])),
+        Metric("release_hours_median", "batch",
+               "median hours from lodgement to release (released declarations)",
+               0, None, f"median({HOURS}) FILTER (WHERE {released})",
+               _rows_where(feed, "released_at IS NOT NULL", ["lodged_at", "released_at"], by_hours)),
+        Metric("release_hours_p95", "batch",
+               "95th percentile of hours from lodgement to release (released declarations)",
+               0, None, f"quantile_cont({HOURS}, 0.95) FILTER (WHERE {released})",
+               _rows_where(feed, "released_at IS NOT NULL", ["lodged_at", "released_at"], by_hours)),
+    ]
+
+
+def _lane_shares(feed: Feed) -> list[Metric]:
+    """The share of each lane among the month's lane rows."""
+    lane = feed.column("lane")
+    return [
+        Metric(f"lane_share__{code}", "batch", f"share of the month's lane rows that are {code}",
+               0, 1, f"avg((r.lane = {lit(code)})::DOUBLE)", _share_sample("lane"))
+        for code in lane.codes
+    ]
+
+
+def _declaration_coverage(feed: Feed) -> list[Metric]:
+    """The share of the month's rows whose declaration is loaded."""
+    in_declarations = "declaration_id IN (SELECT declaration_id FROM raw.declarations)"
+    return [
+        Metric("declaration_coverage", "batch",
+               "share of the month's lane rows whose declaration is loaded (any month)",
+               0, 1, f"avg((r.{in_declarations})::DOUBLE)",
+               _rows_where(feed, f"NOT ({in_declarations})", ["lane", "assigned_at"]))
+    ]
+
+
+@dataclass(frozen=True)
+class MetricGroup:
+    build: Callable[[Feed], list[Metric]]
+    # feeds whose raw table the metrics read: the feed's check waits for their load
+    reads: tuple[str, ...] = ()
+
+
+# The distribution and coverage metrics a feed can declare (`Feed.quality_metrics`): domain knowledge.
+METRIC_GROUPS: dict[str, MetricGroup] = {
+    "release_time": MetricGroup(_release_time),
+    "lane_shares": MetricGroup(_lane_shares),
+    "declaration_coverage": MetricGroup(_declaration_coverage, reads=("declarations",)),
+}
+
+
+def metric_group(feed: Feed, name: str) -> MetricGroup:
+    if name not in METRIC_GROUPS:
+        raise KeyError(f"feed {feed.name} declares quality metrics {name!r}; known: {', '.join(METRIC_GROUPS)}")
+    return METRIC_GROUPS[name]
+
+
 def distribution_metrics(feed: Feed) -> list[Metric]:
-    """Distribution sanity and referential coverage: domain knowledge per feed."""
-    if feed.name == "declarations":
-        feed.column("released_at"), feed.column("lodged_at")  # fail loudly if the contract changes
-        released = "r.released_at IS NOT NULL"
-        by_hours = "epoch(released_at - lodged_at) DESC"
-        return [
-            Metric("released_share", "batch", "share of the month's declarations that are released",
-                   0, 1, f"avg(({released})::DOUBLE)",
-                   _rows_where(feed, "released_at IS NULL", ["lodged_at", "released_at"])),
-            Metric("release_hours_median", "batch",
-                   "median hours from lodgement to release (released declarations)",
-                   0, None, f"median({HOURS}) FILTER (WHERE {released})",
-                   _rows_where(feed, "released_at IS NOT NULL", ["lodged_at", "released_at"], by_hours)),
-            Metric("release_hours_p95", "batch",
-                   "95th percentile of hours from lodgement to release (released declarations)",
-                   0, None, f"quantile_cont({HOURS}, 0.95) FILTER (WHERE {released})",
-                   _rows_where(feed, "released_at IS NOT NULL", ["lodged_at", "released_at"], by_hours)),
-        ]
-    if feed.name == "lanes":
-        lane = feed.column("lane")
-        metrics = [
-            Metric(f"lane_share__{code}", "batch", f"share of the month's lane rows that are {code}",
-                   0, 1, f"avg((r.lane = {lit(code)})::DOUBLE)", _share_sample("lane"))
-            for code in lane.codes
-        ]
-        in_declarations = "declaration_id IN (SELECT declaration_id FROM raw.declarations)"
-        metrics.append(
-            Metric("declaration_coverage", "batch",
-                   "share of the month's lane rows whose declaration is loaded (any month)",
-                   0, 1, f"avg((r.{in_declarations})::DOUBLE)",
-                   _rows_where(feed, f"NOT ({in_declarations})", ["lane", "assigned_at"]))
-        )
-        return metrics
-    return []
+    """Distribution sanity and referential coverage: the groups the feed declares, in its order."""
+    return [m for name in feed.quality_metrics for m in metric_group(feed, name).build(feed)]
+
+
+def reads_feeds(feed: Feed) -> tuple[str, ...]:
+    """Other feeds whose raw table the feed's quality suite reads."""
+    return tuple(dict.fromkeys(f for name in feed.quality_metrics for f in metric_group(feed, name).reads))
 
 
 def batch_metrics(feed: Feed) -> list[Metric]:
