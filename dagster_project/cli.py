@@ -17,7 +17,7 @@ EXIT_BUSY = 3  # `run` refused: another run holds the data dir
 
 
 def _month(text: str) -> date:
-    from dagster_project.ingest.files import parse_month
+    from dagster_project.months import parse_month
 
     try:
         return parse_month(text)

@@ -1,4 +1,5 @@
-"""The monthly partitioning shared by every asset (keys `YYYY-MM-01`); a month is reported once it is over."""
+"""The monthly partitioning shared by every asset (keys `YYYY-MM-01`); a month is reported once it is over.
+The month arithmetic itself is in `months.py`."""
 
 from __future__ import annotations
 
@@ -21,17 +22,3 @@ def partition_key(month: date) -> str:
 
 def month_of(key: str) -> date:
     return date.fromisoformat(key).replace(day=1)
-
-
-def add_months(month: date, n: int) -> date:
-    idx = month.year * 12 + month.month - 1 + n
-    return date(idx // 12, idx % 12 + 1, 1)
-
-
-def months_between(first: date, last: date) -> list[date]:
-    """Every month from `first` to `last`, both included."""
-    out, m = [], first.replace(day=1)
-    while m <= last:
-        out.append(m)
-        m = add_months(m, 1)
-    return out

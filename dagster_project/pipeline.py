@@ -15,7 +15,7 @@ from dagster import AssetKey, DagsterInstance
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from dagster_project.ingest.delivery import survey_raw
-from dagster_project.ingest.files import month_key
+from dagster_project.months import month_key
 from dagster_project.instance import ensure_dagster_home
 from dagster_project.jobs import PIPELINE_JOB_NAME
 from dagster_project.operations.alerts import alert_lines, failure_messages, send_alert

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext
 
-from dagster_project.partitions import month_of, months_between
+from dagster_project.partitions import month_of
+from dagster_project.months import months_between
 from dagster_project.settings import Settings
 
 

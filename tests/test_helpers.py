@@ -10,9 +10,9 @@ import pytest
 
 from dagster_project.contract import FEEDS, dbt_sources
 from dagster_project.contract.docs import render
-from dagster_project.ingest.files import parse_month
+from dagster_project.months import parse_month
 from dagster_project.ingest.schema import ensure_raw_schema
-from dagster_project.partitions import add_months, months_between
+from dagster_project.months import add_months, months_between
 from dagster_project.publish.pseudonym import demo_secret, pseudonym
 from dagster_project.settings import PROJECT_ROOT, Settings, SettingsError
 from dagster_project.transform.args import dbt_build_args

@@ -22,7 +22,8 @@ from dagster import (
 
 from dagster_project.contract import FEEDS, Feed
 from dagster_project.contract.catalog import code_sets
-from dagster_project.ingest.files import FileFault, month_key
+from dagster_project.ingest.files import FileFault
+from dagster_project.months import month_key
 from dagster_project.ingest.loader import LoadResult, load_feed_month, record_file_fault
 from dagster_project.runtime import context_months
 from dagster_project.warehouse.resource import WarehouseResource

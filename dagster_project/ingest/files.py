@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from dagster_project.contract import Feed
+from dagster_project.months import month_key
 
 MONTH_DIR = re.compile(r"^(\d{4})-(\d{2})$")
 SUPPORTED_SUFFIXES = (".csv", ".csv.gz", ".parquet")
@@ -193,18 +194,6 @@ def literal_alias(path: Path, folder: Path, index: int) -> Path:
 
 def is_data_name(name: str) -> bool:
     return name.lower().endswith(SUPPORTED_SUFFIXES)
-
-
-def month_key(month: date) -> str:
-    return f"{month:%Y-%m}"
-
-
-def parse_month(text: str) -> date:
-    """'YYYY-MM' or 'YYYY-MM-DD' (a partition key) -> first day of that month."""
-    m = re.fullmatch(r"(\d{4})-(\d{2})(?:-01)?", text.strip())
-    if not m or not 1 <= int(m.group(2)) <= 12:
-        raise ValueError(f"not a month: {text!r} (expected YYYY-MM)")
-    return date(int(m.group(1)), int(m.group(2)), 1)
 
 
 def month_folder(raw_dir: Path, feed: Feed, month: date) -> Path:

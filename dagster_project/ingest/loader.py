@@ -29,7 +29,8 @@ from dagster_project.ingest.files import (
     literal_alias,
     scan_file,
 )
-from dagster_project.ingest.rowchecks import lit, local_month_expr, q, typed_select_sql
+from dagster_project.ingest.rowchecks import local_month_expr, typed_select_sql
+from dagster_project.warehouse.sql import lit, q
 from dagster_project.ingest.schema import ensure_feed_table, ensure_raw_schema
 
 

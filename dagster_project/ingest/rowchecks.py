@@ -13,21 +13,10 @@ from __future__ import annotations
 
 from dagster_project.contract import Column, Feed, RowRule
 from dagster_project.contract.countries import ISO_3166_ALPHA2
+from dagster_project.warehouse.sql import in_list, lit, q
 
 TRUE_WORDS = ("true", "1", "y", "yes")
 FALSE_WORDS = ("false", "0", "n", "no")
-
-
-def q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def in_list(values) -> str:
-    return "(" + ", ".join(lit(v) for v in sorted(values)) + ")"
 
 
 def _v(col: Column) -> str:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from dagster_project.contract import FEEDS
 from dagster_project.ingest.delivery import Delivery, Hasher, feed_month_delivery, survey_raw
-from dagster_project.ingest.files import month_key, sha256_of
+from dagster_project.ingest.files import sha256_of
+from dagster_project.months import month_key
 
 # relative path -> [size, mtime_ns, sha256]; lets a scan skip re-hashing unchanged files
 HashCache = dict[str, list]

@@ -14,8 +14,8 @@ from dagster import (
 from dagster_project.assets.raw import raw_asset_key
 from dagster_project.contract import FEEDS, Feed
 from dagster_project.ingest.delivery import delivered_months
-from dagster_project.ingest.files import month_key
-from dagster_project.partitions import add_months
+from dagster_project.months import month_key
+from dagster_project.months import add_months
 from dagster_project.runtime import run_settings
 
 

@@ -17,7 +17,8 @@ from dagster import (
 
 from dagster_project.assets.raw import raw_asset_key
 from dagster_project.contract import FEEDS
-from dagster_project.partitions import add_months, partition_key
+from dagster_project.partitions import partition_key
+from dagster_project.months import add_months
 from dagster_project.runtime import run_settings
 
 

@@ -17,7 +17,7 @@ from dagster import (
     sensor,
 )
 
-from dagster_project.ingest.files import parse_month
+from dagster_project.months import parse_month
 from dagster_project.operations.alerts import alert_lines, failure_messages, root_cause, send_alert
 from dagster_project.operations.deliveries import loaded_digests, loaded_entries, scan_deliveries
 from dagster_project.partitions import partition_key

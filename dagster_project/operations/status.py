@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 import duckdb
 
 from dagster_project.contract import FEEDS
-from dagster_project.ingest.files import month_key, parse_month
+from dagster_project.months import month_key, parse_month
 from dagster_project.ingest.delivery import EMPTY_FOLDER
 from dagster_project.operations.deliveries import digest_of, scan_deliveries
 from dagster_project.operations.freshness import overdue_months

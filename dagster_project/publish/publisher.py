@@ -36,7 +36,7 @@ import duckdb
 import pyarrow as pa
 
 from dagster_project.contract import FEEDS
-from dagster_project.ingest.rowchecks import lit, q
+from dagster_project.warehouse.sql import lit, q
 from dagster_project.ingest.schema import ensure_raw_schema
 from dagster_project.publish.pseudonym import pseudonym
 from dagster_project.settings import Settings

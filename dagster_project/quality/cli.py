@@ -10,7 +10,7 @@ from dagster_project.contract import FEEDS
 
 def cmd_override(args: argparse.Namespace) -> int:
     from dagster_project.contract import feed_by_name
-    from dagster_project.ingest.files import parse_month
+    from dagster_project.months import parse_month
     from dagster_project.quality.ledger import OverrideError, record_override
     from dagster_project.settings import Settings
 

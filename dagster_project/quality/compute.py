@@ -27,7 +27,7 @@ import pandas as pd
 from dagster_project.contract import Feed
 from dagster_project.publish.pseudonym import pseudonym
 from dagster_project.publish.publisher import IDENTITY_FEEDS, PSEUDONYMISED_COLUMNS
-from dagster_project.ingest.rowchecks import lit, q
+from dagster_project.warehouse.sql import lit, q
 from dagster_project.quality.metrics import SAMPLE_LIMIT, Metric, feed_metrics
 
 CONTEXT_COLUMNS = ("rows_read", "rows_rejected", "history_median", "history_months_used")

@@ -27,7 +27,8 @@ from typing import Literal
 
 from dagster_project.contract import Column, Feed, RowRule
 from dagster_project.contract.countries import ISO_3166_ALPHA2
-from dagster_project.ingest.rowchecks import in_list, lit, local_month_expr, q, rule_check
+from dagster_project.ingest.rowchecks import local_month_expr, rule_check
+from dagster_project.warehouse.sql import in_list, lit, q
 
 Level = Literal["column", "batch"]
 

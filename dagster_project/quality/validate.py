@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from dagster_project.contract import Feed
-from dagster_project.ingest.files import parse_month
+from dagster_project.months import parse_month
 
 SITE_NAME = "quality"
 

@@ -29,7 +29,7 @@ import duckdb
 import pyarrow.dataset as pads
 
 from dagster_project.contract import FEEDS
-from dagster_project.ingest.rowchecks import lit, q
+from dagster_project.warehouse.sql import lit, q
 from dagster_project.publish.publisher import marts_tables
 from dagster_project.publish.swap import swap_dir
 from dagster_project.settings import DBT_DIR, Settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from dagster_project.partitions import add_months
+from dagster_project.months import add_months
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,18 @@
+"""SQL text helpers for DuckDB statements built in Python (loader, quality, publisher, lake)."""
+
+from __future__ import annotations
+
+
+def q(name: str) -> str:
+    """A quoted identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(value: str) -> str:
+    """A string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def in_list(values) -> str:
+    """`(lit, lit, ...)` of the values, sorted."""
+    return "(" + ", ".join(lit(v) for v in sorted(values)) + ")"
