@@ -18,6 +18,8 @@ from urllib.parse import urlparse
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dotenv import dotenv_values
+
 from dagster_project.ingest.files import ReadLimits
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,22 +34,13 @@ class SettingsError(ValueError):
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """Parse a minimal `.env` file: KEY=VALUE lines, `#` comments, optional quotes."""
-    values: dict[str, str] = {}
+    """The KEY=VALUE settings of a `.env` file (python-dotenv: `#` comments, quotes, `export`), none if missing.
+
+    Values are taken literally (no `${VAR}` expansion); a key without `=` is left out.
+    """
     if not path.is_file():
-        return values
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        if line.startswith("export "):
-            line = line[len("export ") :]
-        key, _, value = line.partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
+        return {}
+    return {k: v for k, v in dotenv_values(path, interpolate=False).items() if v is not None}
 
 
 def _day(env: dict[str, str], name: str, default: int) -> int:

@@ -2,20 +2,24 @@
 
 Pages carry their own CSS and inline SVG charts; a Content-Security-Policy
 forbids anything else (no scripts, no fetches), so a page opens the same from
-a file share, an e-mail attachment or an offline laptop.
+a file share, an e-mail attachment or an offline laptop. The HTML is in
+templates/*.html.j2 (report.templating); this module works out what they show.
 """
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from html import escape
 from pathlib import Path
+
+from markupsafe import Markup
 
 from dagster_project.publish.swap import build_dir, swap_dir, sweep
 from dagster_project.report import svg
 from dagster_project.report.explain_page import explain_href, explanation_page
 from dagster_project.report.data import CATEGORIES, KpiRow, ReportData, load_report_data, status_counts
+from dagster_project.report.templating import month_key, month_label, render_page, status_label
 
 AEO_COLOUR, NON_AEO_COLOUR = "#0969da", "#d4a72c"
 LANE_COLOURS = {"GREEN": "#2da44e", "YELLOW": "#d4a72c", "RED": "#cf222e", "BLUE": "#54aeff", None: "#8c959f"}
@@ -29,56 +33,10 @@ REGIONS = (
 SLA_KPIS = ("sla_timely_processing_rate", "edoc_processing_seconds_export", "system_failures")
 COUNT_UNITS = {"applications", "operators", "declarations", "claims", "cases", "pledges", "orders",
                "deployments", "rulings"}
-# status -> (label, css class)
-STATUS = {
-    "met": ("met", "good"),
-    "goal": ("goal", "good"),
-    "basic": ("basic", "fair"),
-    "minimum": ("minimum", "warn"),
-    "not_met": ("not met", "bad"),
-    "below_minimum": ("below minimum", "bad"),
-    None: ("–", "none"),
-}
 TREND_MONTHS = 12
-
-CSS = """
-:root { color-scheme: light; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2328;
-       margin: 0 auto; max-width: 1180px; padding: 16px 24px 48px; background: #fff; }
-h1 { font-size: 24px; margin: 8px 0 4px; } h2 { font-size: 18px; margin: 28px 0 8px; }
-.meta, .note { color: #57606a; font-size: 12px; }
-nav { display: flex; gap: 16px; font-size: 13px; } nav a { color: #0969da; text-decoration: none; }
-.chips { display: flex; flex-wrap: wrap; gap: 8px; margin: 12px 0; }
-.chip { border-radius: 12px; padding: 2px 10px; font-size: 12px; }
-table { border-collapse: collapse; width: 100%; font-size: 13px; }
-th, td { padding: 4px 8px; border-bottom: 1px solid #d8dee4; text-align: right; vertical-align: top; }
-th { background: #f6f8fa; position: sticky; top: 0; }
-td.name, th.name { text-align: left; } td.name small { color: #57606a; display: block; }
-tr.group td { background: #eaeef2; font-weight: 600; text-align: left; }
-.status { display: inline-block; min-width: 84px; text-align: center; border-radius: 10px; padding: 1px 8px; }
-.good { background: #dafbe1; color: #116329; } .fair { background: #eef8d0; color: #4b6b00; }
-.warn { background: #fff8c5; color: #7d4e00; } .bad { background: #ffebe9; color: #a40e26; }
-.none { background: #f6f8fa; color: #57606a; }
-span.withheld { background: repeating-linear-gradient(135deg, #fff1e5 0 6px, #ffe2cc 6px 12px); color: #953800;
-                border: 1px dashed #bc4c00; cursor: help; }
-tr.withheld td { background: #fff8f2; }
-.override { color: #8250df; font-size: 11px; cursor: help; }
-.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 16px; }
-figure.chart { margin: 0; border: 1px solid #d8dee4; border-radius: 6px; padding: 12px; background: #fff; }
-figcaption { font-weight: 600; margin-bottom: 6px; }
-"""
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
 # ---- formatting -------------------------------------------------------------
-
-def month_label(m: date) -> str:
-    return f"{m:%B %Y}"
-
-
-def month_key(m: date) -> str:
-    return f"{m:%Y-%m}"
-
 
 def fmt_value(v: float | None, unit: str) -> str:
     if v is None:
@@ -92,11 +50,6 @@ def fmt_value(v: float | None, unit: str) -> str:
     return f"{v:,.1f}"
 
 
-def status_badge(status: str | None) -> str:
-    label, css = STATUS.get(status, (status or "–", "none"))
-    return f'<span class="status {css}">{escape(label)}</span>'
-
-
 def target_cell(row: KpiRow, levels: dict[str, tuple[float, float, float]]) -> str:
     if row.kpi_id in levels:
         goal, basic, minimum = levels[row.kpi_id]
@@ -104,66 +57,66 @@ def target_cell(row: KpiRow, levels: dict[str, tuple[float, float, float]]) -> s
     return fmt_value(row.target, row.unit)
 
 
-def page(title: str, body: str) -> str:
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>{body}</body></html>\n"
-    )
+@dataclass(frozen=True)
+class Figure:
+    """A chart with its caption (macros.html.j2); `chart`: inline SVG from report.svg, which escapes its text."""
+
+    chart_id: str
+    caption: str
+    chart: Markup
+    note: str = ""
 
 
-def figure(chart_id: str, caption: str, chart: str, note: str = "") -> str:
-    note_html = f'<p class="note">{escape(note)}</p>' if note else ""
-    return f'<figure class="chart" id="chart-{chart_id}"><figcaption>{escape(caption)}</figcaption>{chart}{note_html}</figure>'
+def figure(chart_id: str, caption: str, chart: str, note: str = "") -> Figure:
+    return Figure(chart_id, caption, Markup(chart), note)
 
 
 # ---- the month page ------------------------------------------------------------
 
-def scorecard_table(rows: list[KpiRow], levels) -> str:
-    head = (
-        "<tr><th class=name>Indicator</th><th>Unit</th><th>Baseline</th><th>Target</th><th>Actual</th>"
-        "<th>YTD</th><th>Progress</th><th>Status</th><th>n</th></tr>"
-    )
-    out, group = [head], None
-    for r in rows:
-        if r.kpi_group != group:
-            group = r.kpi_group
-            out.append(f'<tr class="group"><td colspan="9">{escape(group)}</td></tr>')
-        progress = "–" if r.progress_pct is None else f"{r.progress_pct:,.0f} %"
-        manual = " · manual" if r.source == "manual" else ""
-        basis = " · judged on YTD" if r.basis == "ytd" else ""
-        name = f'<a href="{escape(explain_href(r.month, r.kpi_id))}">{escape(r.indicator)}</a>'
-        actual = f"<b>{fmt_value(r.value, r.unit)}</b>"
-        status = status_badge(r.status)
-        row_class = ""
-        if r.withheld:  # the quality gate withheld the value: shown as such, the reason on hover
-            actual = f'<span class="status withheld" title="{escape(r.quality)}">withheld</span>'
-            status = f'<span class="status withheld" title="{escape(r.quality)}">withheld</span>'
-            row_class = ' class="withheld"'
-        elif r.quality.startswith("override"):
-            actual += f' <span class="override" title="{escape(r.quality)}">override</span>'
-        out.append(
-            f'<tr id="kpi-{escape(r.kpi_id)}"{row_class}><td class="name">{name}'
-            f"<small>{escape(r.kpi_id)}{manual}{basis}</small></td>"
-            f"<td>{escape(r.unit)}</td><td>{fmt_value(r.baseline, r.unit)}</td>"
-            f"<td>{target_cell(r, levels)}</td><td>{actual}</td>"
-            f"<td>{fmt_value(r.ytd_value, r.unit) if r.basis == 'ytd' else ''}</td><td>{progress}</td>"
-            f"<td>{status}</td><td>{'' if r.n is None else f'{r.n:,}'}</td></tr>"
+@dataclass(frozen=True)
+class ScorecardLine:
+    """One row of the scorecard table, its numbers formatted (month.html.j2)."""
+
+    row: KpiRow
+    href: str
+    notes: str
+    baseline: str
+    target: str
+    actual: str
+    override: bool
+    ytd: str
+    progress: str
+    n: str
+
+
+def scorecard_lines(rows: list[KpiRow], levels) -> list[ScorecardLine]:
+    return [
+        ScorecardLine(
+            row=r,
+            href=explain_href(r.month, r.kpi_id),
+            notes=(" · manual" if r.source == "manual" else "") + (" · judged on YTD" if r.basis == "ytd" else ""),
+            baseline=fmt_value(r.baseline, r.unit),
+            target=target_cell(r, levels),
+            actual=fmt_value(r.value, r.unit),
+            override=not r.withheld and r.quality.startswith("override"),
+            ytd=fmt_value(r.ytd_value, r.unit) if r.basis == "ytd" else "",
+            progress="–" if r.progress_pct is None else f"{r.progress_pct:,.0f} %",
+            n="" if r.n is None else f"{r.n:,}",
         )
-    return f'<table class="scorecard">{"".join(out)}</table>'
+        for r in rows
+    ]
 
 
-def chips(rows: list[KpiRow]) -> str:
+def chips(rows: list[KpiRow]) -> list[tuple[int, str, str]]:
+    """(count, label, css class) of each status the month's KPIs have."""
     counts = status_counts(rows)
     order = ["met", "goal", "basic", "minimum", "not_met", "below_minimum", "withheld", "none"]
-    parts = []
+    out = []
     for s in order:
         if counts.get(s):
-            label, css = ("withheld", "withheld") if s == "withheld" else STATUS.get(None if s == "none" else s)
-            label = "no status" if s == "none" else label
-            parts.append(f'<span class="chip {css}">{counts[s]} {escape(label)}</span>')
-    return f'<div class="chips">{"".join(parts)}</div>'
+            label, css = ("withheld", "withheld") if s == "withheld" else status_label(None if s == "none" else s)
+            out.append((counts[s], "no status" if s == "none" else label, css))
+    return out
 
 
 def window(data: ReportData, month: date) -> list[date]:
@@ -216,7 +169,7 @@ def paperless_chart(data: ReportData, month: date) -> str:
     )
 
 
-def sla_charts(data: ReportData, month: date) -> list[str]:
+def sla_charts(data: ReportData, month: date) -> list[Figure]:
     months = window(data, month)
     out = []
     units = {r.kpi_id: (r.indicator, r.unit) for r in data.rows}
@@ -242,11 +195,6 @@ def sla_charts(data: ReportData, month: date) -> list[str]:
 def month_page(data: ReportData, month: date, generated_at: datetime) -> str:
     rows = data.month_rows(month)
     idx = data.months.index(month)
-    prev_link = f'<a href="{month_key(data.months[idx - 1])}.html">← {month_label(data.months[idx - 1])}</a>' if idx else ""
-    next_link = (
-        f'<a href="{month_key(data.months[idx + 1])}.html">{month_label(data.months[idx + 1])} →</a>'
-        if idx + 1 < len(data.months) else ""
-    )
     trend = window(data, month)
     charts = [
         figure("release-time", "Release time of imports: AEO vs non-AEO", release_time_chart(data, trend),
@@ -260,39 +208,35 @@ def month_page(data: ReportData, month: date, generated_at: datetime) -> str:
         figure("paperless", "Paperless declarations by category", paperless_chart(data, month)),
         *sla_charts(data, month),
     ]
-    loaded = f" · data loaded {data.loaded_at:%Y-%m-%d %H:%M} UTC" if data.loaded_at else ""
-    body = (
-        f'<nav><a href="index.html">All months</a>{prev_link}{next_link}'
-        '<a href="#scorecard">Scorecard</a><a href="#charts">Charts</a></nav>'
-        f"<h1>Customs performance scorecard — {month_label(month)}</h1>"
-        f'<p class="meta">Generated {generated_at:%Y-%m-%d %H:%M} UTC from marts.kpi_monthly{loaded}. '
-        "Baseline and target are those set for the month's year; YTD sums the months from January; "
-        "SLA indicators are graded against their goal, basic and minimum levels.</p>"
-        f"{chips(rows)}"
-        f'<h2 id="scorecard">Scorecard</h2>{scorecard_table(rows, data.levels)}'
-        f'<h2 id="charts">Charts</h2><div class="charts">{"".join(charts)}</div>'
+    return render_page(
+        "month.html.j2",
+        month=month,
+        prev_month=data.months[idx - 1] if idx else None,
+        next_month=data.months[idx + 1] if idx + 1 < len(data.months) else None,
+        generated_at=generated_at,
+        loaded_at=data.loaded_at,
+        chips=chips(rows),
+        lines=scorecard_lines(rows, data.levels),
+        charts=charts,
     )
-    return page(f"Scorecard {month_key(month)}", body)
 
 
 # ---- the index ---------------------------------------------------------------
 
 def index_page(data: ReportData, generated_at: datetime) -> str:
-    rows = []
+    lines = []
     for m in reversed(data.months):
         counts = status_counts(data.month_rows(m))
-        good = counts.get("met", 0) + counts.get("goal", 0)
-        bad = counts.get("not_met", 0) + counts.get("below_minimum", 0)
-        mid = counts.get("basic", 0) + counts.get("minimum", 0)
-        rows.append(
-            f'<tr><td class="name"><a href="{month_key(m)}.html">{month_label(m)}</a></td>'
-            f'<td><span class="status good">{good}</span></td><td><span class="status warn">{mid}</span></td>'
-            f'<td><span class="status bad">{bad}</span></td>'
-            f"<td>{fmt_value(data.value('aeo_trade_share_total', m), '%')}</td>"
-            f"<td>{fmt_value(data.value('time_to_import_aeo', m), 'hours')}</td>"
-            f"<td>{fmt_value(data.value('time_to_import_non_aeo', m), 'hours')}</td>"
-            f"<td>{fmt_value(data.value('paperless_share', m), '%')}</td></tr>"
-        )
+        lines.append({
+            "month": m,
+            "good": counts.get("met", 0) + counts.get("goal", 0),
+            "mid": counts.get("basic", 0) + counts.get("minimum", 0),
+            "bad": counts.get("not_met", 0) + counts.get("below_minimum", 0),
+            "trade_share": fmt_value(data.value("aeo_trade_share_total", m), "%"),
+            "aeo_hours": fmt_value(data.value("time_to_import_aeo", m), "hours"),
+            "non_aeo_hours": fmt_value(data.value("time_to_import_non_aeo", m), "hours"),
+            "paperless": fmt_value(data.value("paperless_share", m), "%"),
+        })
     months = data.months[-24:]
     charts = []
     if months:
@@ -304,16 +248,14 @@ def index_page(data: ReportData, generated_at: datetime) -> str:
                              [("paperless share", "#1a7f37", [data.value("paperless_share", m) for m in months])],
                              title="Paperless declarations as a percentage of all declarations, by month", unit="%"),
         ))
-    span = f"{month_label(data.months[0])} to {month_label(data.months[-1])}" if data.months else "no months"
-    body = (
-        f"<h1>Customs performance scorecard</h1>"
-        f'<p class="meta">{span} · generated {generated_at:%Y-%m-%d %H:%M} UTC from the published warehouse.</p>'
-        "<table><tr><th class=name>Month</th><th>met / goal</th><th>basic / minimum</th>"
-        "<th>not met / below min.</th><th>AEO trade share %</th><th>AEO import hours</th>"
-        "<th>non-AEO import hours</th><th>paperless %</th></tr>" + "".join(rows) + "</table>"
-        f'<h2>Trends</h2><div class="charts">{"".join(charts)}</div>'
+    return render_page(
+        "index.html.j2",
+        first_month=data.months[0] if data.months else None,
+        last_month=data.months[-1] if data.months else None,
+        generated_at=generated_at,
+        months=lines,
+        charts=charts,
     )
-    return page("Customs performance scorecard", body)
 
 
 def scorecard_markdown(data: ReportData, month: date) -> str:
@@ -327,7 +269,7 @@ def scorecard_markdown(data: ReportData, month: date) -> str:
     for r in data.month_rows(month):
         target = target_cell(r, data.levels)
         ytd = fmt_value(r.ytd_value, r.unit) if r.basis == "ytd" else ""
-        status = STATUS.get(r.status, (r.status or "–", ""))[0]
+        status = status_label(r.status)[0]
         lines.append(
             f"| {r.indicator} ({r.unit}) | {fmt_value(r.value, r.unit)} | {ytd} | "
             f"{fmt_value(r.baseline, r.unit)} | {target} | {status} |"
@@ -348,7 +290,7 @@ def write_explanations(published_db: Path, build: Path, generated_at: datetime) 
     for (kpi_id, month), e in explanations.items():
         f = build / explain_href(month, kpi_id)
         f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text(explanation_page(e, generated_at, page, status_badge), encoding="utf-8")
+        f.write_text(explanation_page(e, generated_at), encoding="utf-8")
     return len(explanations)
 
 
