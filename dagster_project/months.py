@@ -27,6 +27,11 @@ def month_key(month: date) -> str:
     return f"{month:%Y-%m}"
 
 
+def month_label(month: date) -> str:
+    """`November 2025`: a month as the report names it."""
+    return f"{month:%B %Y}"
+
+
 def parse_month(text: str) -> date:
     """'YYYY-MM' or 'YYYY-MM-DD' (a partition key) -> first day of that month."""
     m = re.fullmatch(r"(\d{4})-(\d{2})(?:-01)?", text.strip())

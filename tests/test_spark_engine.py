@@ -121,3 +121,15 @@ def test_spark_settings_come_from_the_defaults_then_the_conf_setting(tmp_path):
     assert settings.dbt_env()["CUSTOMS_KPI_DBT_TARGET"] == "spark"
     assert "CUSTOMS_KPI_DBT_TARGET" not in settings.dbt_env(engine="duckdb")
     assert "CUSTOMS_KPI_DBT_TARGET" not in make_settings(tmp_path).dbt_env()
+
+
+@pytest.mark.slow
+def test_switching_back_to_duckdb_rebuilds_in_full_and_matches(engines):
+    """The Spark path leaves DuckDB's own models as empty shells: the next DuckDB build must be
+    a full one (meta.build_engine), or the year-to-date of the earlier months would be lost."""
+    duck, spark = engines
+    back = make_settings(spark.data_dir)  # the same data dir, default engine
+    run(back)
+    assert compare_marts(str(duck.published_db), str(back.published_db)) == []
+    with duckdb.connect(str(back.work_db), read_only=True) as con:
+        assert con.execute("SELECT engine FROM meta.build_engine").fetchall() == [("duckdb",)]

@@ -13,7 +13,8 @@ from dagster import (
 
 from dagster_project.assets.publish import PUBLISHED_KEY
 from dagster_project.publish.dictionary import generate_dictionary
-from dagster_project.report.render import month_key, scorecard_markdown, write_report
+from dagster_project.months import month_key
+from dagster_project.report.render import scorecard_markdown, write_report
 from dagster_project.runtime import context_months
 from dagster_project.warehouse.resource import WarehouseResource
 

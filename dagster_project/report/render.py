@@ -19,7 +19,8 @@ from dagster_project.publish.swap import build_dir, swap_dir, sweep
 from dagster_project.report import svg
 from dagster_project.report.explain_page import explain_href, explanation_page
 from dagster_project.report.data import CATEGORIES, KpiRow, ReportData, load_report_data, status_counts
-from dagster_project.report.templating import month_key, month_label, render_page, status_label
+from dagster_project.months import month_key, month_label
+from dagster_project.report.templating import render_page, status_label
 
 AEO_COLOUR, NON_AEO_COLOUR = "#0969da", "#d4a72c"
 LANE_COLOURS = {"GREEN": "#2da44e", "YELLOW": "#d4a72c", "RED": "#cf222e", "BLUE": "#54aeff", None: "#8c959f"}

@@ -7,9 +7,11 @@ and the chart figure (macros.html.j2), and the filters the templates format with
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from dagster_project.months import month_key, month_label
 
 # status -> (label, css class)
 STATUS = {
@@ -26,14 +28,6 @@ STATUS = {
 def status_label(status: str | None) -> tuple[str, str]:
     """(label, css class) of a KPI status; an unknown status shows as itself."""
     return STATUS.get(status, (status or "–", "none"))
-
-
-def month_label(m: date) -> str:
-    return f"{m:%B %Y}"
-
-
-def month_key(m: date) -> str:
-    return f"{m:%Y-%m}"
 
 
 def minute(t: datetime) -> str:
