@@ -49,7 +49,7 @@ lint: install
 	$(BIN)/ruff check dagster_project tests bench
 	$(BIN)/ruff format --check dagster_project tests bench
 
-test: install chromium java
+test: install chromium java lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 dev: install

@@ -99,8 +99,8 @@ def trs_sql(raw: Path, month: str) -> str:
     )
     SELECT month, declaration_type, transport_mode, is_aeo, final_lane,
            count(*) AS declarations, count(released_at) AS released_declarations,
-           {stats('hours_lodged_to_release')}, {stats('hours_arrival_to_lodged')},
-           {stats('hours_arrival_to_release')},
+           {stats("hours_lodged_to_release")}, {stats("hours_arrival_to_lodged")},
+           {stats("hours_arrival_to_release")},
            100.0 * count(CASE WHEN hours_lodged_to_release <= 24 THEN 1 END) / count(*) AS released_within_24h_share
     FROM timed GROUP BY ALL
     """

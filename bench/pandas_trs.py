@@ -23,7 +23,8 @@ TS_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 def read(folder: Path, usecols: list[str]) -> pd.DataFrame:
     frames = [
-        pd.read_csv(path, usecols=usecols, dtype=str, on_bad_lines="skip") for path in sorted(folder.glob("*.csv"))
+        pd.read_csv(path, usecols=usecols, dtype=str, on_bad_lines="skip")
+        for path in sorted(folder.glob("*.csv"))
     ]
     return pd.concat(frames, ignore_index=True)
 
@@ -35,7 +36,15 @@ def timestamps(series: pd.Series) -> pd.Series:
 def trs_monthly(raw: Path, month: str) -> pd.DataFrame:
     decl = read(
         raw / "declarations" / month,
-        ["declaration_id", "declaration_type", "transport_mode", "trader_id", "arrival_at", "lodged_at", "released_at"],
+        [
+            "declaration_id",
+            "declaration_type",
+            "transport_mode",
+            "trader_id",
+            "arrival_at",
+            "lodged_at",
+            "released_at",
+        ],
     )
     for column in ("arrival_at", "lodged_at", "released_at"):
         decl[column] = timestamps(decl[column])
@@ -50,25 +59,41 @@ def trs_monthly(raw: Path, month: str) -> pd.DataFrame:
         .rename(columns={"lane": "final_lane"})[["declaration_id", "final_lane"]]
     )
 
-    register = read(raw / "aeo_register" / month, ["trader_id", "decision", "valid_from", "valid_to", "revoked_at"])
+    register = read(
+        raw / "aeo_register" / month,
+        ["trader_id", "decision", "valid_from", "valid_to", "revoked_at"],
+    )
     register = register[register["decision"] == "APPROVED"]
     valid_from = pd.to_datetime(register["valid_from"], format="%Y-%m-%d", errors="coerce")
     valid_until = pd.concat(
-        [pd.to_datetime(register["valid_to"], format="%Y-%m-%d", errors="coerce"), timestamps(register["revoked_at"])],
+        [
+            pd.to_datetime(register["valid_to"], format="%Y-%m-%d", errors="coerce"),
+            timestamps(register["revoked_at"]),
+        ],
         axis=1,
     ).min(axis=1)
-    certificates = pd.DataFrame({"trader_id": register["trader_id"], "valid_from": valid_from, "valid_until": valid_until})
+    certificates = pd.DataFrame(
+        {"trader_id": register["trader_id"], "valid_from": valid_from, "valid_until": valid_until}
+    )
 
     lodged = decl[["declaration_id", "trader_id"]].assign(day=decl["lodged_at"].dt.normalize())
     pairs = lodged.merge(certificates, on="trader_id")
-    valid = (pairs["valid_from"] <= pairs["day"]) & (pairs["valid_until"].isna() | (pairs["day"] < pairs["valid_until"]))
+    valid = (pairs["valid_from"] <= pairs["day"]) & (
+        pairs["valid_until"].isna() | (pairs["day"] < pairs["valid_until"])
+    )
     decl["is_aeo"] = decl["declaration_id"].isin(pairs.loc[valid, "declaration_id"])
 
     decl = decl.merge(final, on="declaration_id", how="left")
     decl["month"] = decl["lodged_at"].dt.to_period("M").dt.to_timestamp()
-    decl["hours_lodged_to_release"] = (decl["released_at"] - decl["lodged_at"]).dt.total_seconds() / 3600
-    decl["hours_arrival_to_lodged"] = (decl["lodged_at"] - decl["arrival_at"]).dt.total_seconds() / 3600
-    decl["hours_arrival_to_release"] = (decl["released_at"] - decl["arrival_at"]).dt.total_seconds() / 3600
+    decl["hours_lodged_to_release"] = (
+        decl["released_at"] - decl["lodged_at"]
+    ).dt.total_seconds() / 3600
+    decl["hours_arrival_to_lodged"] = (
+        decl["lodged_at"] - decl["arrival_at"]
+    ).dt.total_seconds() / 3600
+    decl["hours_arrival_to_release"] = (
+        decl["released_at"] - decl["arrival_at"]
+    ).dt.total_seconds() / 3600
     decl["within_24h"] = decl["hours_lodged_to_release"] <= 24
 
     groups = decl.groupby(KEYS, dropna=False)

@@ -84,7 +84,16 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     ensure_manifest()
     exe = Path(sys.executable).with_name("dagster")
-    argv = [str(exe), "dev", "-h", args.host, "-p", str(args.port), "-m", "dagster_project.definitions"]
+    argv = [
+        str(exe),
+        "dev",
+        "-h",
+        args.host,
+        "-p",
+        str(args.port),
+        "-m",
+        "dagster_project.definitions",
+    ]
     # a background launch may have ignored SIGINT/SIGTERM; the UI must stop on either
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -111,7 +120,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     if not settings.published_db.is_file():
-        print(f"error: no published warehouse at {settings.published_db} (run `customs-kpi run` first)", file=sys.stderr)
+        print(
+            f"error: no published warehouse at {settings.published_db} (run `customs-kpi run` first)",
+            file=sys.stderr,
+        )
         return 2
     with open_published(settings.published_db) as con:
         try:
@@ -124,7 +136,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
             n = write_csv(con, e, Path(args.csv))
             print(f"{n} record(s) written to {args.csv}")
     if not e.matches:
-        print(f"error: {e.kpi_id} {e.month:%Y-%m}: the evidence records do not give the published value", file=sys.stderr)
+        print(
+            f"error: {e.kpi_id} {e.month:%Y-%m}: the evidence records do not give the published value",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -137,14 +152,20 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="customs-kpi", description="Customs performance warehouse")
+    parser = argparse.ArgumentParser(
+        prog="customs-kpi", description="Customs performance warehouse"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="load, check, build and publish the months in the raw folder")
     run.add_argument("--from", dest="month_from", type=_month, help="first month (YYYY-MM)")
     run.add_argument("--to", dest="month_to", type=_month, help="last month (YYYY-MM)")
-    run.add_argument("--full-refresh", action="store_true", help="rebuild every dbt model from scratch")
-    run.add_argument("-v", "--verbose", action="store_true", help="show Dagster's and dbt's own logs")
+    run.add_argument(
+        "--full-refresh", action="store_true", help="rebuild every dbt model from scratch"
+    )
+    run.add_argument(
+        "-v", "--verbose", action="store_true", help="show Dagster's and dbt's own logs"
+    )
     run.set_defaults(func=cmd_run)
 
     gen = sub.add_parser("generate", help="write realistic synthetic extracts for every feed")
@@ -152,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--to", dest="month_to", type=_month)
     gen.add_argument("--declarations-per-month", type=int, default=1000)
     gen.add_argument("--seed", type=int, default=42)
-    gen.add_argument("--out", help="raw folder receiving <feed>/<YYYY-MM>/ (default: raw/ of the data dir)")
+    gen.add_argument(
+        "--out", help="raw folder receiving <feed>/<YYYY-MM>/ (default: raw/ of the data dir)"
+    )
     gen.add_argument("--sample", action="store_true", help="regenerate the bundled sample exactly")
     gen.set_defaults(func=cmd_generate)
 
@@ -161,11 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(func=cmd_dev)
 
-    status = sub.add_parser("status", help="what is loaded, published, failing or overdue, per feed and month")
-    status.add_argument("--strict", action="store_true", help="also exit non-zero when a month is overdue")
+    status = sub.add_parser(
+        "status", help="what is loaded, published, failing or overdue, per feed and month"
+    )
+    status.add_argument(
+        "--strict", action="store_true", help="also exit non-zero when a month is overdue"
+    )
     status.set_defaults(func=cmd_status)
 
-    expl = sub.add_parser("explain", help="the records behind a published KPI value, and the value recomputed from them")
+    expl = sub.add_parser(
+        "explain",
+        help="the records behind a published KPI value, and the value recomputed from them",
+    )
     expl.add_argument("kpi_id", metavar="KPI_ID", help="a kpi_id of marts.kpi_catalog")
     expl.add_argument("--month", type=_month, required=True, help="the month (YYYY-MM)")
     expl.add_argument("--rows", type=_rows, default=20, help="records to print (default 20)")

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from dagster import AssetSelection, Executor, PartitionsDefinition, define_asset_job, executor, in_process_executor
+from dagster import (
+    AssetSelection,
+    Executor,
+    PartitionsDefinition,
+    define_asset_job,
+    executor,
+    in_process_executor,
+)
 
 from dagster_project.runlock import run_lock
 from dagster_project.settings import Settings

@@ -13,7 +13,9 @@ def monthly_partitions(first_month: date) -> MonthlyPartitionsDefinition:
 
     Built with the definitions (`assemble.build_definitions`), never at import.
     """
-    return MonthlyPartitionsDefinition(start_date=first_month.replace(day=1).isoformat(), end_offset=0)
+    return MonthlyPartitionsDefinition(
+        start_date=first_month.replace(day=1).isoformat(), end_offset=0
+    )
 
 
 def partition_key(month: date) -> str:

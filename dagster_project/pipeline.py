@@ -12,7 +12,10 @@ from typing import TextIO
 
 import duckdb
 from dagster import AssetKey, DagsterInstance
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from dagster_project.ingest.delivery import survey_raw
 from dagster_project.months import month_key
@@ -38,12 +41,17 @@ class Outcome:
     run_id: str | None = None
     months: tuple[date, date] | None = None
     failed_checks: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)  # folders under raw/ that were not read, by name
+    warnings: list[str] = field(
+        default_factory=list
+    )  # folders under raw/ that were not read, by name
     busy: bool = False  # refused: another run holds the data dir
 
 
 def month_range(
-    settings: Settings, month_from: date | None, month_to: date | None, warnings: list[str] | None = None
+    settings: Settings,
+    month_from: date | None,
+    month_to: date | None,
+    warnings: list[str] | None = None,
 ) -> tuple[date, date]:
     """The months to run: the range asked for, or from the first to the last month folder present.
 
@@ -63,7 +71,9 @@ def month_range(
     keys = monthly_partitions(settings.first_month).get_partition_keys()
     for m in (first, last):
         if partition_key(m) not in keys:
-            raise ValueError(f"month {month_key(m)} is outside the partitions ({keys[0][:7]} .. {keys[-1][:7]})")
+            raise ValueError(
+                f"month {month_key(m)} is outside the partitions ({keys[0][:7]} .. {keys[-1][:7]})"
+            )
     return first, last
 
 
@@ -122,7 +132,9 @@ def run_pipeline(
     run_id = str(uuid.uuid4())
     try:
         with run_lock(settings, run_id):
-            return _run_locked(settings, run_id, month_from, month_to, full_refresh, verbose, out, launched_by)
+            return _run_locked(
+                settings, run_id, month_from, month_to, full_refresh, verbose, out, launched_by
+            )
     except RunInProgress as exc:
         return Outcome(False, [str(exc)], busy=True)
 
@@ -162,7 +174,10 @@ def _run_locked(
         print(f"{PIPELINE_JOB_NAME}: {month_key(first)} .. {month_key(last)}", file=out, flush=True)
         with DagsterInstance.get() as instance:
             for dead in release_dead_runs(instance):  # a killed run must not hold the pool slot
-                print(f"run {dead} was left unfinished by a process that is gone: marked failed", file=out)
+                print(
+                    f"run {dead} was left unfinished by a process that is gone: marked failed",
+                    file=out,
+                )
             result = job.execute_in_process(
                 instance=instance,
                 run_id=run_id,
@@ -181,19 +196,26 @@ def _run_locked(
     )
     outcome = Outcome(result.success, [], result.run_id, (first, last), failed_checks, warnings)
     if not result.success:
-        outcome.failures = failure_messages(result.all_events) or [f"run {result.run_id} failed (see the Dagster UI)"]
+        outcome.failures = failure_messages(result.all_events) or [
+            f"run {result.run_id} failed (see the Dagster UI)"
+        ]
         months = month_key(first) if first == last else f"{month_key(first)}..{month_key(last)}"
         send_alert(settings, alert_lines(result.run_id, months, outcome.failures))
     print(summary_table(settings, first, last, result.success), file=out)
     if failed_checks:
         print("checks not passed: " + ", ".join(failed_checks), file=out)
     published = any(
-        e.is_step_materialization and e.asset_key == AssetKey(["published_warehouse"]) for e in result.all_events
+        e.is_step_materialization and e.asset_key == AssetKey(["published_warehouse"])
+        for e in result.all_events
     )
     failed_steps = {e.step_key for e in result.all_events if e.is_step_failure}
     if result.success:
         status = "published"
-    elif published and failed_steps and all(k.endswith(f"_{WITHHELD_CHECK_NAME}") for k in failed_steps):
+    elif (
+        published
+        and failed_steps
+        and all(k.endswith(f"_{WITHHELD_CHECK_NAME}") for k in failed_steps)
+    ):
         withheld = [m for m in outcome.failures if m.startswith("withheld: ")]
         status = f"published, except the KPI values of {len(withheld)} withheld feed-month(s) (see the errors)"
     elif published:  # a step after the swap failed (report, data dictionary)

@@ -89,8 +89,17 @@ def _non_negative_int(env: dict[str, str], name: str, default: int) -> int:
 DEFAULT_GZIP_MAX_RATIO = ReadLimits.gzip_max_ratio
 DEFAULT_GZIP_MAX_SIZE = "16GiB"  # ReadLimits.gzip_max_bytes
 _SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)", re.IGNORECASE)
-_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+_UNITS = {
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "TIB": 2**40,
+}
 
 
 def size_bytes(text: str) -> int | None:
@@ -107,7 +116,9 @@ def _size(env: dict[str, str], name: str, default: str) -> str:
 
 
 # ---- run safety: resources, alerts, quality Data Docs -------------------------------------------
-MEMORY_SHARE = 4  # with no CUSTOMS_KPI_MEMORY_LIMIT, DuckDB may take a quarter of the machine's memory
+MEMORY_SHARE = (
+    4  # with no CUSTOMS_KPI_MEMORY_LIMIT, DuckDB may take a quarter of the machine's memory
+)
 MEMORY_HINT = "a DuckDB memory limit such as 4GB, 1500MiB or 25%"
 KEEP_QUALITY_RUNS = 10
 
@@ -115,7 +126,10 @@ KEEP_QUALITY_RUNS = 10
 def machine_memory() -> int:
     """Bytes of memory this process may use: physical memory, or the cgroup's limit when lower."""
     total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    for limit_file in (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes")):
+    for limit_file in (
+        Path("/sys/fs/cgroup/memory.max"),
+        Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+    ):
         try:
             text = limit_file.read_text().strip()
         except OSError:
@@ -141,7 +155,9 @@ def _memory_limit(env: dict[str, str], name: str) -> str | None:
 
     try:
         with duckdb.connect(config={"memory_limit": raw, "threads": 1}) as con:
-            con.execute("SELECT current_setting('memory_limit')").fetchall()  # a limit of 0 fails here
+            con.execute(
+                "SELECT current_setting('memory_limit')"
+            ).fetchall()  # a limit of 0 fails here
     except duckdb.Error as exc:
         reason = str(exc).splitlines()[0]
         raise SettingsError(f"{name}={raw!r} is not {MEMORY_HINT} (DuckDB: {reason})") from None
@@ -187,7 +203,9 @@ def _spark_conf(env: dict[str, str], name: str) -> tuple[tuple[str, str], ...]:
     for token in (env.get(name) or "").split():
         key, sep, value = token.partition("=")
         if not sep or not key or not value:
-            raise SettingsError(f"{name}: {token!r} is not key=value (pairs are separated by spaces)")
+            raise SettingsError(
+                f"{name}: {token!r} is not key=value (pairs are separated by spaces)"
+            )
         pairs.append((key, value))
     return tuple(pairs)
 
@@ -204,7 +222,9 @@ def check_spark_engine(name: str = f"{ENV_PREFIX}ENGINE") -> None:
     """What CUSTOMS_KPI_ENGINE=spark needs on this machine, as one error naming the setting."""
     missing = []
     if java_executable() is None:
-        missing.append("Java 17 (no java on the PATH nor in $JAVA_HOME; Debian: apt-get install openjdk-17-jre-headless)")
+        missing.append(
+            "Java 17 (no java on the PATH nor in $JAVA_HOME; Debian: apt-get install openjdk-17-jre-headless)"
+        )
     for module, extra in (("pyspark", "pyspark"), ("dbt.adapters.spark", "dbt-spark[session]")):
         try:
             found = importlib.util.find_spec(module) is not None
@@ -228,15 +248,25 @@ class Settings:
     alert_webhook: str | None = None
     schedule_day: int = 5  # day of the month the scheduled run loads the month just closed
     due_day: int = 10  # a feed's month is overdue once this day of the next month has passed
-    first_month: date = DEFAULT_FIRST_MONTH  # the first monthly partition; older month folders are refused
-    settle_seconds: int = DEFAULT_SETTLE_SECONDS  # the sensor runs a month once its content is this old
+    first_month: date = (
+        DEFAULT_FIRST_MONTH  # the first monthly partition; older month folders are refused
+    )
+    settle_seconds: int = (
+        DEFAULT_SETTLE_SECONDS  # the sensor runs a month once its content is this old
+    )
     keep_quality_runs: int = KEEP_QUALITY_RUNS  # quality Data Docs kept (besides published months')
-    gzip_max_ratio: int = DEFAULT_GZIP_MAX_RATIO  # a .gz may expand this many times its size (above 100 MiB)
+    gzip_max_ratio: int = (
+        DEFAULT_GZIP_MAX_RATIO  # a .gz may expand this many times its size (above 100 MiB)
+    )
     gzip_max_size: str = DEFAULT_GZIP_MAX_SIZE  # and never past this size
     engine: str = "duckdb"  # where the dbt build runs: duckdb, or spark (through dbt-spark)
     spark_master: str = DEFAULT_SPARK_MASTER
-    spark_conf: tuple[tuple[str, str], ...] = ()  # CUSTOMS_KPI_SPARK_CONF, over the defaults of spark_params
-    lake: Path | None = None  # CUSTOMS_KPI_LAKE_DIR: where Spark reads the raw layer and writes the models
+    spark_conf: tuple[
+        tuple[str, str], ...
+    ] = ()  # CUSTOMS_KPI_SPARK_CONF, over the defaults of spark_params
+    lake: Path | None = (
+        None  # CUSTOMS_KPI_LAKE_DIR: where Spark reads the raw layer and writes the models
+    )
 
     # ---- derived locations -------------------------------------------------
     @property
@@ -320,7 +350,9 @@ class Settings:
     @property
     def read_limits(self) -> ReadLimits:
         """What one delivered file may hold (`ingest.files.ReadLimits`)."""
-        return ReadLimits(gzip_max_ratio=self.gzip_max_ratio, gzip_max_bytes=size_bytes(self.gzip_max_size) or 0)
+        return ReadLimits(
+            gzip_max_ratio=self.gzip_max_ratio, gzip_max_bytes=size_bytes(self.gzip_max_size) or 0
+        )
 
     @property
     def zone(self) -> ZoneInfo:
@@ -364,11 +396,14 @@ class Settings:
             schedule_day=schedule_day,
             due_day=due_day,
             first_month=_first_month(env, f"{ENV_PREFIX}FIRST_MONTH"),
-            settle_seconds=_non_negative_int(env, f"{ENV_PREFIX}SETTLE_SECONDS", DEFAULT_SETTLE_SECONDS),
+            settle_seconds=_non_negative_int(
+                env, f"{ENV_PREFIX}SETTLE_SECONDS", DEFAULT_SETTLE_SECONDS
+            ),
             gzip_max_ratio=_count(env, f"{ENV_PREFIX}GZIP_MAX_RATIO", 1) or DEFAULT_GZIP_MAX_RATIO,
             gzip_max_size=_size(env, f"{ENV_PREFIX}GZIP_MAX_SIZE", DEFAULT_GZIP_MAX_SIZE),
             engine=engine,
-            spark_master=(env.get(f"{ENV_PREFIX}SPARK_MASTER") or "").strip() or DEFAULT_SPARK_MASTER,
+            spark_master=(env.get(f"{ENV_PREFIX}SPARK_MASTER") or "").strip()
+            or DEFAULT_SPARK_MASTER,
             spark_conf=_spark_conf(env, f"{ENV_PREFIX}SPARK_CONF"),
             lake=Path(lake).resolve() if lake else None,
         )
@@ -376,7 +411,10 @@ class Settings:
     def duckdb_config(self) -> dict[str, str]:
         """DuckDB connection settings for this run's resource limits (memory: see
         `duckdb_memory_limit`; spilling to `duckdb_temp_dir`)."""
-        config = {"memory_limit": self.duckdb_memory_limit, "temp_directory": str(self.duckdb_temp_dir)}
+        config = {
+            "memory_limit": self.duckdb_memory_limit,
+            "temp_directory": str(self.duckdb_temp_dir),
+        }
         if self.threads:
             config["threads"] = str(self.threads)
         return config

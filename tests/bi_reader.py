@@ -53,7 +53,9 @@ def query(con, probe: bool) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--url", required=True, help="SQLAlchemy URL, as typed into Superset")
-    p.add_argument("--engine-params", default="{}", help="JSON, as Superset's Advanced → Engine parameters")
+    p.add_argument(
+        "--engine-params", default="{}", help="JSON, as Superset's Advanced → Engine parameters"
+    )
     p.add_argument("--mode", choices=["fresh", "held"], required=True)
     p.add_argument("--probe-write", action="store_true", help="try a write on every connection")
     p.add_argument("--stop", help="stop when this file exists")

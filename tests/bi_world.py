@@ -47,7 +47,9 @@ READER_SCRIPT = Path(__file__).with_name("bi_reader.py")
 BI_DOC = Path(__file__).parents[1] / "docs" / "bi.md"
 DOC_DB = "/srv/customs/data/marts/warehouse.duckdb"  # the example path docs/bi.md uses
 # A fenced block that the tests read is preceded by `<!-- tested: NAME ... -->`.
-_TESTED_BLOCK = re.compile(r"^<!--\s*tested:\s*([\w-]+)[^\n]*-->\n```[\w-]*\n(.*?)\n```$", re.M | re.S)
+_TESTED_BLOCK = re.compile(
+    r"^<!--\s*tested:\s*([\w-]+)[^\n]*-->\n```[\w-]*\n(.*?)\n```$", re.M | re.S
+)
 # Superset's two read-only forms: (block holding the URI, block holding the engine parameters or None).
 SUPERSET_FORMS = {
     "uri": ("superset-uri", None),
@@ -78,10 +80,14 @@ def cli_query(db: Path, sql: str, *, timeout: float = 60) -> list[list[str]]:
     """Run one query in a new read-only DuckDB 1.5 CLI process; rows as CSV fields."""
     proc = subprocess.run(
         [duckdb_cli(), "-readonly", "-csv", "-noheader", str(db), "-c", sql],
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if proc.returncode != 0 or proc.stderr.strip():
-        raise RuntimeError(f"duckdb CLI exit {proc.returncode}: {proc.stderr.strip() or proc.stdout.strip()}")
+        raise RuntimeError(
+            f"duckdb CLI exit {proc.returncode}: {proc.stderr.strip() or proc.stdout.strip()}"
+        )
     return [row for row in csv.reader(io.StringIO(proc.stdout)) if row]
 
 
@@ -113,8 +119,17 @@ def superset_connection(form: str, db: Path, doc: Path = BI_DOC) -> tuple[str, s
 def reader_command(db: Path, form: str, *, held: bool, args: tuple[str, ...] = ()) -> list[str]:
     """The command line of a tests/bi_reader.py process using Superset form `form` of docs/bi.md."""
     url, params = superset_connection(form, db)
-    return [sys.executable, str(READER_SCRIPT), "--url", url, "--engine-params", params,
-            "--mode", "held" if held else "fresh", *args]
+    return [
+        sys.executable,
+        str(READER_SCRIPT),
+        "--url",
+        url,
+        "--engine-params",
+        params,
+        "--mode",
+        "held" if held else "fresh",
+        *args,
+    ]
 
 
 def _rows(fields: list[list[str]]) -> list[list]:
@@ -148,8 +163,12 @@ def _cli_fresh_loop(reader: Reader, db: Path, stop: threading.Event) -> None:
 def _cli_held_loop(reader: Reader, db: Path, stop: threading.Event) -> None:
     """One interactive CLI session kept open; a pty makes it flush each result."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen([duckdb_cli(), "-readonly", "-csv", "-noheader", str(db)],
-                            stdin=subprocess.PIPE, stdout=slave, stderr=slave)
+    proc = subprocess.Popen(
+        [duckdb_cli(), "-readonly", "-csv", "-noheader", str(db)],
+        stdin=subprocess.PIPE,
+        stdout=slave,
+        stderr=slave,
+    )
     os.close(slave)
     reader.proc = proc
     try:
@@ -186,7 +205,9 @@ def _python_reader(reader: Reader, command: list[str]) -> None:
             reader.observations.append(json.loads(line))
     proc.wait()
     if proc.returncode:
-        reader.observations.append({"t": time.time(), "error": f"reader exited {proc.returncode}: {proc.stderr.read()}"})
+        reader.observations.append(
+            {"t": time.time(), "error": f"reader exited {proc.returncode}: {proc.stderr.read()}"}
+        )
 
 
 def _wait(condition, timeout: float) -> bool:
@@ -248,9 +269,18 @@ def build_bi_world(tmp_path_factory) -> BiWorld:
         "cli-fresh": lambda r: _cli_fresh_loop(r, db, stop),
         "cli-held": lambda r: _cli_held_loop(r, db, stop),
     }
-    loop_args = ("--probe-write", "--stop", str(stop_file),
-                 "--deadline", str(RUN_TIMEOUT + 2 * SETTLE_TIMEOUT), "--pause", str(PAUSE))
-    for r in readers:  # docs/bi.md is read here, before any reader starts: a bad block fails at once
+    loop_args = (
+        "--probe-write",
+        "--stop",
+        str(stop_file),
+        "--deadline",
+        str(RUN_TIMEOUT + 2 * SETTLE_TIMEOUT),
+        "--pause",
+        str(PAUSE),
+    )
+    for (
+        r
+    ) in readers:  # docs/bi.md is read here, before any reader starts: a bad block fails at once
         if r.client == "sqlalchemy":
             command = reader_command(db, r.form, held=r.held, args=loop_args)
             targets[r.name] = lambda r, command=command: _python_reader(r, command)
@@ -258,14 +288,21 @@ def build_bi_world(tmp_path_factory) -> BiWorld:
         r.thread = threading.Thread(target=targets[r.name], args=(r,), name=r.name, daemon=True)
         r.thread.start()
     try:
-        assert _wait(lambda: all(r.observations for r in readers), SETTLE_TIMEOUT), "a reader never answered"
+        assert _wait(lambda: all(r.observations for r in readers), SETTLE_TIMEOUT), (
+            "a reader never answered"
+        )
 
         _copy_month(incoming, settings.raw_dir, MONTHS[1])
         env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOMS_KPI_")}
         env.update(settings.as_env())
         started = time.time()
-        run = subprocess.run([str(Path(sys.executable).with_name("customs-kpi")), "run"], env=env,
-                             capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        run = subprocess.run(
+            [str(Path(sys.executable).with_name("customs-kpi")), "run"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+        )
         ended = time.time()
         _wait(lambda: all(r.seen_after(ended) >= 2 for r in readers), SETTLE_TIMEOUT)
     finally:

@@ -21,16 +21,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--mute-audio",
 ]
 
 
 def chromium_path() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if not path:
-        raise RuntimeError("chromium is not installed: `make test` installs Debian's chromium package")
+        raise RuntimeError(
+            "chromium is not installed: `make test` installs Debian's chromium package"
+        )
     return path
 
 
@@ -54,14 +64,26 @@ class Chromium:
 
         def wire_fds() -> None:  # in the child: fd 3 = commands in, fd 4 = replies out
             # Move both out of the way first: either may itself be fd 3 or 4.
-            commands, replies = fcntl.fcntl(to_browser_r, fcntl.F_DUPFD, 10), fcntl.fcntl(from_browser_w, fcntl.F_DUPFD, 10)
+            commands, replies = (
+                fcntl.fcntl(to_browser_r, fcntl.F_DUPFD, 10),
+                fcntl.fcntl(from_browser_w, fcntl.F_DUPFD, 10),
+            )
             os.dup2(commands, 3)  # os.dup2 makes the copies inheritable
             os.dup2(replies, 4)
 
         self.proc = subprocess.Popen(
-            [chromium_path(), *FLAGS, f"--user-data-dir={self.profile}", "--remote-debugging-pipe", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            preexec_fn=wire_fds, close_fds=False,
+            [
+                chromium_path(),
+                *FLAGS,
+                f"--user-data-dir={self.profile}",
+                "--remote-debugging-pipe",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=wire_fds,
+            close_fds=False,
         )
         os.close(to_browser_r)
         os.close(from_browser_w)
@@ -113,12 +135,17 @@ class Chromium:
     # ---- a page -----------------------------------------------------------------
     def open(self, url: str, width: int = 1280, height: int = 900) -> "Page":
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
         page = Page(self, session)
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.send(f"{domain}.enable", session=session)
-        self.send("Emulation.setDeviceMetricsOverride",
-                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=session)
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            session=session,
+        )
         self.send("Page.navigate", {"url": url}, session=session)
         self.wait_for("Page.loadEventFired", session)
         return page
@@ -158,7 +185,8 @@ class Page:
 
     def evaluate(self, expression: str) -> Any:
         result = self.browser.send(
-            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True},
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": True},
             session=self.session,
         )
         if "exceptionDetails" in result:
@@ -167,12 +195,19 @@ class Page:
 
     def screenshot(self) -> bytes:
         """A PNG of the whole page (the viewport is grown to the document's height)."""
-        size = self.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
-        self.browser.send("Emulation.setDeviceMetricsOverride",
-                          {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": False},
-                          session=self.session)
-        data = self.browser.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True},
-                                 session=self.session)["data"]
+        size = self.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+        )
+        self.browser.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": False},
+            session=self.session,
+        )
+        data = self.browser.send(
+            "Page.captureScreenshot",
+            {"format": "png", "captureBeyondViewport": True},
+            session=self.session,
+        )["data"]
         return base64.b64decode(data)
 
     def visit(self) -> PageVisit:
@@ -183,13 +218,19 @@ class Page:
                 continue
             method, params = e.get("method"), e.get("params", {})
             if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-                out.console_errors.append(" ".join(str(a.get("value", a.get("description"))) for a in params["args"]))
+                out.console_errors.append(
+                    " ".join(str(a.get("value", a.get("description"))) for a in params["args"])
+                )
             elif method == "Runtime.exceptionThrown":
                 out.console_errors.append(params["exceptionDetails"].get("text", "exception"))
             elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
-                out.console_errors.append(f"{params['entry'].get('source')}: {params['entry'].get('text')}")
+                out.console_errors.append(
+                    f"{params['entry'].get('source')}: {params['entry'].get('text')}"
+                )
             elif method == "Network.requestWillBeSent":
                 out.requests.append(params["request"]["url"])
             elif method == "Network.loadingFailed":
-                out.failed_requests.append(f"{params.get('errorText')} ({params.get('blockedReason', '')})")
+                out.failed_requests.append(
+                    f"{params.get('errorText')} ({params.get('blockedReason', '')})"
+                )
         return out

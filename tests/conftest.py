@@ -23,8 +23,12 @@ def dbt_manifest():
 
 
 def make_settings(data_dir: Path, **overrides) -> Settings:
-    env = {"CUSTOMS_KPI_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(data_dir / "dagster_home"),
-           "CUSTOMS_KPI_SECRET": "test-secret", "CUSTOMS_KPI_THREADS": "2"}
+    env = {
+        "CUSTOMS_KPI_DATA_DIR": str(data_dir),
+        "DAGSTER_HOME": str(data_dir / "dagster_home"),
+        "CUSTOMS_KPI_SECRET": "test-secret",
+        "CUSTOMS_KPI_THREADS": "2",
+    }
     env.update(overrides)
     return Settings.from_env(env)
 

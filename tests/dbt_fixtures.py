@@ -23,17 +23,30 @@ LOADED_AT = datetime(2024, 5, 2, 6, 0, 0)
 # Column defaults so that each test row names only what it is about.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "declarations": {
-        "declaration_type": "IM", "office_code": "KZ01", "transport_mode": "ROAD",
-        "trader_id": "000777", "category": 4, "is_paperless": True, "partner_country": "CN",
-        "hs_code": "847130", "customs_value": 1000.0, "duty_amount": None, "clearance_cost": None,
-        "edoc_seconds": None, "arrival_at": None, "released_at": None,
+        "declaration_type": "IM",
+        "office_code": "KZ01",
+        "transport_mode": "ROAD",
+        "trader_id": "000777",
+        "category": 4,
+        "is_paperless": True,
+        "partner_country": "CN",
+        "hs_code": "847130",
+        "customs_value": 1000.0,
+        "duty_amount": None,
+        "clearance_cost": None,
+        "edoc_seconds": None,
+        "arrival_at": None,
+        "released_at": None,
     },
     "lanes": {"selection": None, "rule_id": None, "inspection_ended_at": None, "finding": None},
-    "drawback": {"declaration_id": None, "decided_at": None, "amount_approved": None,
-                 "status": "PENDING"},
+    "drawback": {
+        "declaration_id": None,
+        "decided_at": None,
+        "amount_approved": None,
+        "status": "PENDING",
+    },
     "tickets": {"system": "clearance", "due_at": None, "resolved_at": None},
-    "aeo_register": {"decided_at": None, "valid_from": None, "valid_to": None,
-                     "revoked_at": None},
+    "aeo_register": {"decided_at": None, "valid_from": None, "valid_to": None, "revoked_at": None},
     "manual": {"note": None},
 }
 
@@ -54,9 +67,7 @@ def create_work_db(path: Path) -> None:
         con.close()
 
 
-def deliver(
-    path: Path, feed: str, partition: str, files: dict[str, list[dict[str, Any]]]
-) -> None:
+def deliver(path: Path, feed: str, partition: str, files: dict[str, list[dict[str, Any]]]) -> None:
     """Replace everything `feed` holds for month `partition` (YYYY-MM) with `files`
     ({file name: rows}), as a re-delivery does, and record it in raw.load_audit."""
     columns = feed_by_name(feed).column_names
@@ -133,10 +144,14 @@ def run_dbt(args: list[str], tmp: Path) -> DbtRun:
 
     full_args = [
         *args,
-        "--project-dir", str(DBT_DIR),
-        "--profiles-dir", str(DBT_DIR),
-        "--target-path", str(tmp / "dbt_target"),
-        "--log-path", str(tmp / "dbt_logs"),
+        "--project-dir",
+        str(DBT_DIR),
+        "--profiles-dir",
+        str(DBT_DIR),
+        "--target-path",
+        str(tmp / "dbt_target"),
+        "--log-path",
+        str(tmp / "dbt_logs"),
         "--no-use-colors",
         "--quiet",
     ]

@@ -63,8 +63,12 @@ def compare_marts(left: str, right: str, *, rel: float = 1e-12, ignore=LOAD_TIME
             names = [*exact, *floats]
             order = ", ".join(f'"{c}" NULLS FIRST' for c in names)
             select = ", ".join(f'"{c}"' for c in names)
-            lrows = con.execute(f'SELECT {select} FROM l.marts."{table}" ORDER BY {order}').fetchall()
-            rrows = con.execute(f'SELECT {select} FROM r.marts."{table}" ORDER BY {order}').fetchall()
+            lrows = con.execute(
+                f'SELECT {select} FROM l.marts."{table}" ORDER BY {order}'
+            ).fetchall()
+            rrows = con.execute(
+                f'SELECT {select} FROM r.marts."{table}" ORDER BY {order}'
+            ).fetchall()
             if len(lrows) != len(rrows):
                 diffs.append(f"marts.{table}: {len(lrows)} rows vs {len(rrows)}")
                 continue
@@ -73,7 +77,9 @@ def compare_marts(left: str, right: str, *, rel: float = 1e-12, ignore=LOAD_TIME
                     a, b = lrow[i], rrow[i]
                     same = _close(a, b, rel) if column in floats else a == b
                     if not same:
-                        diffs.append(f"marts.{table}.{column}: {a!r} vs {b!r} (row {lrow[: len(exact)]})")
+                        diffs.append(
+                            f"marts.{table}.{column}: {a!r} vs {b!r} (row {lrow[: len(exact)]})"
+                        )
                         break
                 if len(diffs) > 50:
                     return diffs

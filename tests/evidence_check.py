@@ -21,7 +21,9 @@ def evidence_rows(con) -> dict[tuple[str, date], list[tuple]]:
     return rows
 
 
-def aggregate(aggregation: str, records: list[tuple], delivered: bool) -> tuple[float | None, int | None]:
+def aggregate(
+    aggregation: str, records: list[tuple], delivered: bool
+) -> tuple[float | None, int | None]:
     """(value, n) from the records, written out per aggregation (independent of the module's SQL summary)."""
     num = [r for r in records if r[2]]
     den = [r for r in records if r[3]]
@@ -40,7 +42,9 @@ def aggregate(aggregation: str, records: list[tuple], delivered: bool) -> tuple[
         return float(len(ids)), len(ids)
     if aggregation == "change_pct":
         now, before = {r[1] for r in num}, {r[1] for r in den}
-        return (100.0 * (len(now) - len(before)) / len(before), len(now)) if before else (None, None)
+        return (
+            (100.0 * (len(now) - len(before)) / len(before), len(now)) if before else (None, None)
+        )
     if aggregation == "sla_rate":
         base = len(den) + 0.5 * math.fsum(r[4] for r in den if r[4] is not None)
         return (100.0 * len([r for r in den if r[2]]) / base if base else None), len(den)
@@ -57,14 +61,18 @@ def recompute_every_kpi(published_db: Path) -> tuple[dict, dict]:
     specs = kpi_specs()
     with open_published(published_db) as con:
         catalog = dict(con.execute("SELECT kpi_id, source FROM marts.kpi_catalog").fetchall())
-        rows = con.execute("SELECT kpi_id, month, value, n, quality FROM marts.kpi_monthly").fetchall()
+        rows = con.execute(
+            "SELECT kpi_id, month, value, n, quality FROM marts.kpi_monthly"
+        ).fetchall()
         published = {(k, m): (v, n) for k, m, v, n, _ in rows}
         quality = {(k, m): q for k, m, _, _, q in rows}
         delivered = set(con.execute("SELECT DISTINCT feed, month FROM marts.load_audit").fetchall())
         evidence = evidence_rows(con)
         explained = explain_all(con, top_rows=0)
     assert set(specs) == set(catalog), "kpi_evidence.yml must cover exactly the catalog"
-    assert {k for k, s in specs.items() if s.aggregation == "manual"} == {k for k, s in catalog.items() if s == "manual"}
+    assert {k for k, s in specs.items() if s.aggregation == "manual"} == {
+        k for k, s in catalog.items() if s == "manual"
+    }
     # no record outside a published KPI and month
     assert set(evidence) <= set(published), set(evidence) - set(published)
 
@@ -79,10 +87,18 @@ def recompute_every_kpi(published_db: Path) -> tuple[dict, dict]:
         got_value, got_n = aggregate(spec.aggregation, evidence.get((kpi_id, month), []), ok)
         where = f"{kpi_id} {month:%Y-%m} ({spec.aggregation})"
         assert got_n == n, (where, got_n, n)
-        if spec.aggregation in ("count", "distinct_count", "manual") or value is None or got_value is None:
+        if (
+            spec.aggregation in ("count", "distinct_count", "manual")
+            or value is None
+            or got_value is None
+        ):
             assert got_value == value, (where, got_value, value)
         else:
-            assert math.isclose(got_value, value, rel_tol=1e-9, abs_tol=0.0), (where, got_value, value)
+            assert math.isclose(got_value, value, rel_tol=1e-9, abs_tol=0.0), (
+                where,
+                got_value,
+                value,
+            )
         if value is not None:
             seen_values[kpi_id] += 1
         # the module behind `customs-kpi explain` and the report agrees

@@ -35,8 +35,9 @@ def queries() -> dict[str, str]:
 
 
 def kpi(con, kpi_id: str) -> dict[str, float | None]:
-    rows = con.execute("SELECT strftime(month, '%Y-%m'), value FROM marts.kpi_monthly WHERE kpi_id = ?",
-                       [kpi_id]).fetchall()
+    rows = con.execute(
+        "SELECT strftime(month, '%Y-%m'), value FROM marts.kpi_monthly WHERE kpi_id = ?", [kpi_id]
+    ).fetchall()
     return dict(rows)
 
 
@@ -52,6 +53,7 @@ def pct(series: pd.Series) -> bool:
 
 
 # ---- one check per query: what a sensible answer looks like ------------------------
+
 
 def check_scorecard_latest_month(df, con):
     assert len(df) == con.execute("SELECT count(*) FROM marts.kpi_catalog").fetchall()[0][0]
@@ -72,11 +74,16 @@ def check_aeo_trade_share_trend(df, con):
 def check_aeo_vs_non_aeo_release_time(df, con):
     assert set(df["trader"]) == {"AEO", "non-AEO"} and (df["released"] > 0).all()
     assert (df["mean_hours"].dropna() >= 0).all() and (df["median_hours"].dropna() >= 0).all()
-    aeo_im = df[(df["trader"] == "AEO") & (df["declaration_type"] == "IM")].set_index("month")["mean_hours"]
+    aeo_im = df[(df["trader"] == "AEO") & (df["declaration_type"] == "IM")].set_index("month")[
+        "mean_hours"
+    ]
     for month, value in kpi(con, "time_to_import_aeo").items():
         assert close(aeo_im.get(month), value), month
     # the story the data tell: AEOs are released faster on average
-    assert df.groupby("trader")["mean_hours"].mean()["AEO"] < df.groupby("trader")["mean_hours"].mean()["non-AEO"]
+    assert (
+        df.groupby("trader")["mean_hours"].mean()["AEO"]
+        < df.groupby("trader")["mean_hours"].mean()["non-AEO"]
+    )
 
 
 def check_lane_mix(df, con):
@@ -123,14 +130,20 @@ def check_detection_rates(df, con):
 def check_trs_percentiles_by_mode(df, con):
     assert len(df) >= 3
     both = df.dropna(subset=["median_arrival_to_release_h", "p90_arrival_to_release_h"])
-    assert len(both) and (both["p90_arrival_to_release_h"] >= both["median_arrival_to_release_h"]).all()
+    assert (
+        len(both)
+        and (both["p90_arrival_to_release_h"] >= both["median_arrival_to_release_h"]).all()
+    )
     assert (df["with_arrival_and_release"] <= df["declarations"]).all()
     assert pct(df["released_before_arrival_pct"])
 
 
 def check_rejects_by_reason(df, con):
     assert (df["rejected"] > 0).all() and pct(df["pct_of_rows_read"])
-    assert df["rejected"].sum() == con.execute("SELECT count(*) FROM marts.load_rejects").fetchall()[0][0]
+    assert (
+        df["rejected"].sum()
+        == con.execute("SELECT count(*) FROM marts.load_rejects").fetchall()[0][0]
+    )
 
 
 def check_load_audit_per_month(df, con):
@@ -141,8 +154,11 @@ def check_load_audit_per_month(df, con):
 
 def check_red_lane_declarations(df, con):
     latest = con.execute("SELECT max(month) FROM marts.kpi_monthly").fetchall()[0][0]
-    value, n = con.execute("SELECT value, n FROM marts.kpi_monthly WHERE kpi_id = 'import_inspection_rate' "
-                           "AND month = ?", [latest]).fetchall()[0]
+    value, n = con.execute(
+        "SELECT value, n FROM marts.kpi_monthly WHERE kpi_id = 'import_inspection_rate' "
+        "AND month = ?",
+        [latest],
+    ).fetchall()[0]
     assert (df["final_lane"] == "RED").all() and df["declaration_id"].is_unique
     assert close(100.0 * len(df) / n, value)
 
@@ -152,8 +168,11 @@ def check_slowest_aeo_imports(df, con):
     hours = list(df["hours_lodged_to_release"])
     assert hours == sorted(hours, reverse=True)
     latest = con.execute("SELECT max(month) FROM marts.kpi_monthly").fetchall()[0][0]
-    slowest = con.execute("SELECT max(hours_lodged_to_release) FROM marts.fct_declarations WHERE month = ? "
-                          "AND declaration_type = 'IM' AND is_aeo AND is_released", [latest]).fetchall()[0][0]
+    slowest = con.execute(
+        "SELECT max(hours_lodged_to_release) FROM marts.fct_declarations WHERE month = ? "
+        "AND declaration_type = 'IM' AND is_aeo AND is_released",
+        [latest],
+    ).fetchall()[0][0]
     assert close(hours[0], round(slowest, 2))
 
 
@@ -164,13 +183,13 @@ def check_kpi_value_from_its_records(df, con):
         assert r["in_numerator"] == r["in_denominator"] == r["n"] > 0
 
 
-CHECKS = {name[len("check_"):]: fn for name, fn in globals().items() if name.startswith("check_")}
+CHECKS = {name[len("check_") :]: fn for name, fn in globals().items() if name.startswith("check_")}
 
 
 def test_the_guide_has_at_least_ten_queries_each_with_a_check():
     found = queries()
     assert len(found) >= 10
-    assert set(found) == set(CHECKS), (set(found) ^ set(CHECKS))
+    assert set(found) == set(CHECKS), set(found) ^ set(CHECKS)
 
 
 @pytest.mark.slow
@@ -187,6 +206,7 @@ def test_worked_query(bi_world, name):
 
 
 # ---- the data dictionary -------------------------------------------------------------
+
 
 def published_columns(db: Path) -> dict[str, list[str]]:
     with open_published(db) as con:
@@ -210,8 +230,14 @@ def test_the_data_dictionary_is_published_and_describes_every_published_column(b
     manifest = json.loads((docs / "manifest.json").read_text(encoding="utf-8"))
     catalog = json.loads((docs / "catalog.json").read_text(encoding="utf-8"))
     columns = published_columns(bi_world.settings.published_db)
-    assert set(columns) >= {"fct_declarations", "kpi_monthly", "trs_monthly", "kpi_catalog", "load_audit",
-                            "load_rejects"}
+    assert set(columns) >= {
+        "fct_declarations",
+        "kpi_monthly",
+        "trs_monthly",
+        "kpi_catalog",
+        "load_audit",
+        "load_rejects",
+    }
     assert undocumented_columns(manifest, columns) == []
     # the catalog was read from a database with the same marts columns
     node = catalog["nodes"]["model.customs_kpi.kpi_monthly"]
@@ -220,10 +246,19 @@ def test_the_data_dictionary_is_published_and_describes_every_published_column(b
 
 def test_the_dictionary_check_finds_a_missing_description():
     manifest = {
-        "nodes": {"model.p.kpi_monthly": {"resource_type": "model", "schema": "marts", "alias": "kpi_monthly",
-                                          "name": "kpi_monthly",
-                                          "columns": {"a": {"description": "A."}, "b": {"description": " "}}}},
+        "nodes": {
+            "model.p.kpi_monthly": {
+                "resource_type": "model",
+                "schema": "marts",
+                "alias": "kpi_monthly",
+                "name": "kpi_monthly",
+                "columns": {"a": {"description": "A."}, "b": {"description": " "}},
+            }
+        },
         "sources": {},
     }
     assert undocumented_columns(manifest, {"kpi_monthly": ["a", "b", "c"], "other": ["x"]}) == [
-        "kpi_monthly.b", "kpi_monthly.c", "other.*"]
+        "kpi_monthly.b",
+        "kpi_monthly.c",
+        "other.*",
+    ]

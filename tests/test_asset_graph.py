@@ -21,9 +21,13 @@ def describe(defs) -> str:
     for key in sorted(graph.get_all_asset_keys()):
         node = graph.get(key)
         parents = ",".join(sorted(k.to_user_string() for k in node.parent_keys))
-        lines.append(f"{key.to_user_string()} | {node.group_name} | {node.partitions_def is not None} | {parents}")
+        lines.append(
+            f"{key.to_user_string()} | {node.group_name} | {node.partitions_def is not None} | {parents}"
+        )
     lines.append("# asset checks (asset:check | blocking)")
-    for check_key in sorted(graph.asset_check_keys, key=lambda c: (c.asset_key.to_user_string(), c.name)):
+    for check_key in sorted(
+        graph.asset_check_keys, key=lambda c: (c.asset_key.to_user_string(), c.name)
+    ):
         spec = graph.get_check_spec(check_key)
         lines.append(f"{check_key.asset_key.to_user_string()}:{check_key.name} | {spec.blocking}")
     lines.append("# jobs")
@@ -64,11 +68,24 @@ def test_dagster_definitions_validate(tmp_path):
     import subprocess
     import sys
 
-    env = {**os.environ, "CUSTOMS_KPI_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dh")}
+    env = {
+        **os.environ,
+        "CUSTOMS_KPI_DATA_DIR": str(tmp_path),
+        "DAGSTER_HOME": str(tmp_path / "dh"),
+    }
     (tmp_path / "dh").mkdir()
     proc = subprocess.run(
-        [str(Path(sys.executable).with_name("dagster")), "definitions", "validate", "-m", "dagster_project.definitions"],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "definitions",
+            "validate",
+            "-m",
+            "dagster_project.definitions",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output

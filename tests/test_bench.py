@@ -13,18 +13,43 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_bench_smoke_runs_all_measurements_and_the_marts_agree(tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench.py"), "--declarations", "400", "--repeat", "1",
-         "--incremental", "1,2", "--clean", "--work-dir", str(tmp_path / "work"), "--json", str(out)],
-        capture_output=True, text=True, timeout=900, cwd=ROOT,
+        [
+            sys.executable,
+            str(ROOT / "bench" / "bench.py"),
+            "--declarations",
+            "400",
+            "--repeat",
+            "1",
+            "--incremental",
+            "1,2",
+            "--clean",
+            "--work-dir",
+            str(tmp_path / "work"),
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for line in ("(a) floor", "(b) project", "(c) pandas", "ratio b/a", "ratio c/b", "ratio incremental N=2 / N=1",
-                 "peak RSS of the project run"):
+    for line in (
+        "(a) floor",
+        "(b) project",
+        "(c) pandas",
+        "ratio b/a",
+        "ratio c/b",
+        "ratio incremental N=2 / N=1",
+        "peak RSS of the project run",
+    ):
         assert line in proc.stdout, proc.stdout
     figures = json.loads(out.read_text())
     for name in ("floor", "project", "pandas"):
         assert figures["measures"][name]["median"] > 0
-        assert figures["measures"][name]["peak_rss"] > 10 * 2**20  # a Python process holds more than 10 MiB
+        assert (
+            figures["measures"][name]["peak_rss"] > 10 * 2**20
+        )  # a Python process holds more than 10 MiB
     assert set(figures["incremental"]) == {"1", "2"}
     # On clean data the floor, the project and pandas compute the same mart.
     marts = figures["marts"]

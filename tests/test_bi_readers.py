@@ -78,8 +78,12 @@ def test_a_new_connection_after_the_publish_sees_the_new_month(bi_world):
     rows = [[m, int(a), int(b)] for m, a, b in cli_query(db, QUERY)]
     assert rows == new
     for form in SUPERSET_FORMS:
-        proc = subprocess.run(reader_command(db, form, held=False, args=("--once", "--probe-write")),
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            reader_command(db, form, held=False, args=("--once", "--probe-write")),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 0, proc.stderr
         first = json.loads(proc.stdout.splitlines()[0])
         assert first.get("rows") == new, (form, first)
@@ -88,16 +92,23 @@ def test_a_new_connection_after_the_publish_sees_the_new_month(bi_world):
 
 def test_the_old_cli_reads_every_published_table_and_parquet_file(bi_world):
     settings = bi_world.settings
-    listed = cli_query(settings.published_db, "SELECT table_name, table_type FROM information_schema.tables "
-                                              "WHERE table_schema = 'marts' ORDER BY 1")
+    listed = cli_query(
+        settings.published_db,
+        "SELECT table_name, table_type FROM information_schema.tables "
+        "WHERE table_schema = 'marts' ORDER BY 1",
+    )
     tables = [name for name, kind in listed if kind == "BASE TABLE"]
     views = [name for name, kind in listed if kind == "VIEW"]
-    assert {"fct_declarations", "kpi_catalog", "kpi_monthly", "trs_monthly", "load_audit"} <= set(tables)
+    assert {"fct_declarations", "kpi_catalog", "kpi_monthly", "trs_monthly", "load_audit"} <= set(
+        tables
+    )
     version = cli_query(settings.published_db, "SELECT version()")[0][0]
     assert version.startswith("v1.5"), version
     # the evidence views (published as views, no Parquet) bind and query in the old CLI
     assert "kpi_evidence" in views and len(views) == 11, views
-    version = (settings.marts_dir / "parquet").resolve()  # resolve the link once, as docs/analysts.md says
+    version = (
+        settings.marts_dir / "parquet"
+    ).resolve()  # resolve the link once, as docs/analysts.md says
     for v in views:
         assert int(cli_query(settings.published_db, f"SELECT count(*) FROM marts.{v}")[0][0]) > 0, v
         assert not (version / f"{v}.parquet").exists() and not (version / v).exists(), v
@@ -106,7 +117,12 @@ def test_the_old_cli_reads_every_published_table_and_parquet_file(bi_world):
         parquet = version / f"{t}.parquet"
         if not parquet.is_file():  # a Hive-partitioned dataset, one folder per month
             parquet = f"{version / t}/*/*.parquet"
-        n_pq = int(cli_query(settings.published_db, f"SELECT count(*) FROM read_parquet('{parquet}', hive_partitioning = true)")[0][0])
+        n_pq = int(
+            cli_query(
+                settings.published_db,
+                f"SELECT count(*) FROM read_parquet('{parquet}', hive_partitioning = true)",
+            )[0][0]
+        )
         assert n_db == n_pq, t
 
 
@@ -140,7 +156,9 @@ def test_a_superset_connection_sees_the_republish_at_its_next_query(bi_world):
         before = [o for o in r.observations if o["t"] < bi_world.run_started]
         after = [o for o in r.observations if o["t"] > bi_world.run_ended]
         assert before and all(o["rows"] == old for o in before), r.name
-        assert after and after[0]["rows"] == new, f"{r.name}: first query after the publish: {after[:1]}"
+        assert after and after[0]["rows"] == new, (
+            f"{r.name}: first query after the publish: {after[:1]}"
+        )
 
 
 def test_superset_strings_come_from_docs_bi_md_with_the_path_substituted(tmp_path):
@@ -152,10 +170,16 @@ def test_superset_strings_come_from_docs_bi_md_with_the_path_substituted(tmp_pat
         assert json.loads(params) == (json.loads(blocks[names[1]]) if names[1] else {}), form
     doc = tmp_path / "bi.md"
     doc.write_text(BI_DOC_WITHOUT_ENGINE_PARAMS, encoding="utf-8")
-    with pytest.raises(ValueError, match=r"bi\.md: no fenced block marked .*superset-engine-params"):
+    with pytest.raises(
+        ValueError, match=r"bi\.md: no fenced block marked .*superset-engine-params"
+    ):
         superset_connection("engine-params", db, doc)
-    doc.write_text(BI_DOC_WITHOUT_ENGINE_PARAMS.replace(DOC_DB, "/elsewhere/w.duckdb"), encoding="utf-8")
-    with pytest.raises(ValueError, match=r"bi\.md: block 'superset-uri' is not one URI on /srv/customs"):
+    doc.write_text(
+        BI_DOC_WITHOUT_ENGINE_PARAMS.replace(DOC_DB, "/elsewhere/w.duckdb"), encoding="utf-8"
+    )
+    with pytest.raises(
+        ValueError, match=r"bi\.md: block 'superset-uri' is not one URI on /srv/customs"
+    ):
         superset_connection("uri", db, doc)
 
 

@@ -46,7 +46,9 @@ KILL_POINTS = {
 def published_state(settings) -> dict[str, str]:
     """The published file and the Parquet set the `marts/parquet` link names (and which version that is)."""
     version = (settings.marts_dir / "parquet").resolve()
-    files = {p.relative_to(version).as_posix(): sha256(p) for p in sorted(version.rglob("*.parquet"))}
+    files = {
+        p.relative_to(version).as_posix(): sha256(p) for p in sorted(version.rglob("*.parquet"))
+    }
     return {"warehouse.duckdb": sha256(settings.published_db), "parquet ->": version.name, **files}
 
 
@@ -54,7 +56,11 @@ def run_and_kill(settings, step: str, timeout: float = 300) -> str:
     marker, delay = KILL_POINTS[step]
     env = {**os.environ, **settings.as_env()}
     proc = subprocess.Popen(
-        [str(CLI), "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [str(CLI), "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,  # its own process group: dbt is killed with it
     )
     lines: queue.Queue[str] = queue.Queue()
@@ -84,13 +90,16 @@ def tables(path: Path) -> dict[str, list]:
     with duckdb.connect(str(path), read_only=True) as con:
         out = {t: con.execute(f"SELECT * FROM marts.{t} ORDER BY ALL").fetchall() for t in COMPARED}
         out["load_audit"] = con.execute(
-            "SELECT * EXCLUDE (loaded_at) FROM marts.load_audit ORDER BY ALL").fetchall()
+            "SELECT * EXCLUDE (loaded_at) FROM marts.load_audit ORDER BY ALL"
+        ).fetchall()
     return out
 
 
 def test_kill_at_every_step_then_recover(tmp_path):
     settings = make_settings(tmp_path / "data")
-    generate(settings.raw_dir, "2024-06", "2024-08", declarations_per_month=100, seed=7, tz=settings.tz)
+    generate(
+        settings.raw_dir, "2024-06", "2024-08", declarations_per_month=100, seed=7, tz=settings.tz
+    )
     aside = tmp_path / "aside"
     for feed in FEEDS_DIRS:
         shutil.move(str(settings.raw_dir / feed / "2024-08"), str(aside / feed))
@@ -102,14 +111,20 @@ def test_kill_at_every_step_then_recover(tmp_path):
     before = published_state(settings)
     for step in KILL_POINTS:
         output = run_and_kill(settings, step)
-        assert published_state(settings) == before, f"killed at {step}: the published files changed\n{output}"
-    assert list(settings.marts_dir.glob(".*.tmp")), "the publish kill should have left its temporary file"
+        assert published_state(settings) == before, (
+            f"killed at {step}: the published files changed\n{output}"
+        )
+    assert list(settings.marts_dir.glob(".*.tmp")), (
+        "the publish kill should have left its temporary file"
+    )
 
     recovered = run_pipeline(settings, out=io.StringIO())
     assert recovered.success, recovered.failures
     assert list(settings.marts_dir.glob(".*.tmp*")) == []
     with duckdb.connect(str(settings.work_db), read_only=True) as con:
-        assert con.execute("SELECT DISTINCT quality_result FROM raw.load_audit").fetchall() == [("passed",)]
+        assert con.execute("SELECT DISTINCT quality_result FROM raw.load_audit").fetchall() == [
+            ("passed",)
+        ]
 
     fresh = make_settings(tmp_path / "fresh")
     shutil.copytree(settings.raw_dir, fresh.raw_dir)

@@ -47,8 +47,15 @@ def test_dev_ui_shows_lineage_and_stops_cleanly(tmp_path):
     log = (tmp_path / "dev.log").open("w")
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("customs-kpi")), "dev", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL), signal.signal(signal.SIGTERM, signal.SIG_DFL)),
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=lambda: (
+            signal.signal(signal.SIGINT, signal.SIG_DFL),
+            signal.signal(signal.SIGTERM, signal.SIG_DFL),
+        ),
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -56,9 +63,19 @@ def test_dev_ui_shows_lineage_and_stops_cleanly(tmp_path):
         groups = dump_dom(f"{base}/asset-groups", wait_ms=30000)
         for group in ("raw", "staging", "intermediate", "marts", "publish"):
             assert f">{group}<" in groups, f"group {group} not in the global lineage"
-        lineage = f"{base}/assets/marts/kpi_monthly?view=lineage&lineageScope=upstream&lineageDepth=10"
+        lineage = (
+            f"{base}/assets/marts/kpi_monthly?view=lineage&lineageScope=upstream&lineageDepth=10"
+        )
         dom = dump_dom(lineage, wait_ms=30000)
-        for node in ("declarations", "lanes", "tickets", "stg_declarations", "fct_declarations", "int_kpi_sla", "kpi_monthly"):
+        for node in (
+            "declarations",
+            "lanes",
+            "tickets",
+            "stg_declarations",
+            "fct_declarations",
+            "int_kpi_sla",
+            "kpi_monthly",
+        ):
             assert f">{node}<" in dom, f"{node} not in the rendered raw -> KPI lineage"
         shot = screenshot(lineage, tmp_path / "kpi-lineage.png", wait_ms=30000)
         assert shot.stat().st_size > 20_000

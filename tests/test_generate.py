@@ -31,7 +31,9 @@ GO_LIVE = pd.Timestamp("2024-07-01", tz="UTC")
 
 
 def files_of(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 def records(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -78,8 +80,9 @@ def instants(values: pd.Series, tz: str) -> pd.Series:
     naive = ~has_offset & s.notna()
     if naive.any():
         local = pd.to_datetime(s[naive], format="ISO8601")
-        out[naive] = local.dt.tz_localize(tz, ambiguous=np.ones(int(naive.sum()), dtype=bool),
-                                          nonexistent="shift_forward").dt.tz_convert("UTC")
+        out[naive] = local.dt.tz_localize(
+            tz, ambiguous=np.ones(int(naive.sum()), dtype=bool), nonexistent="shift_forward"
+        ).dt.tz_convert("UTC")
     return out
 
 
@@ -119,7 +122,9 @@ def build_story(sample: Path) -> dict[str, pd.DataFrame]:
     ok["end"] = ok[["valid_to", "revoked_at"]].min(axis=1).fillna(pd.Timestamp("2100-01-01"))
     day = decl["lodged_at"].dt.tz_localize(None).dt.normalize()
     merged = decl[["trader_id"]].assign(day=day, row=np.arange(len(decl))).merge(ok, on="trader_id")
-    aeo_rows = merged[(merged["valid_from"] <= merged["day"]) & (merged["day"] < merged["end"])]["row"]
+    aeo_rows = merged[(merged["valid_from"] <= merged["day"]) & (merged["day"] < merged["end"])][
+        "row"
+    ]
     decl["aeo"] = False
     decl.loc[aeo_rows.unique(), "aeo"] = True
 
@@ -136,7 +141,9 @@ def build_story(sample: Path) -> dict[str, pd.DataFrame]:
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
-    args = dict(month_from="2024-06", month_to="2024-08", declarations_per_month=300, tz="Asia/Almaty")
+    args = dict(
+        month_from="2024-06", month_to="2024-08", declarations_per_month=300, tz="Asia/Almaty"
+    )
     generate(tmp_path / "a", seed=7, **args)
     generate(tmp_path / "b", seed=7, **args)
     generate(tmp_path / "c", seed=8, **args)
@@ -153,7 +160,9 @@ def test_committed_sample_is_reproduced_exactly(sample):
 
 
 def test_writer_chunks_and_threads_do_not_change_the_bytes(tmp_path, monkeypatch):
-    args = dict(month_from="2024-12", month_to="2025-01", declarations_per_month=3000, sample_formats=False)
+    args = dict(
+        month_from="2024-12", month_to="2025-01", declarations_per_month=3000, sample_formats=False
+    )
     monkeypatch.setattr(events, "DECLARATION_CHUNK", 1000)
     monkeypatch.setattr(synth.os, "cpu_count", lambda: 4)
     generate(tmp_path / "a", **args)
@@ -167,7 +176,9 @@ def test_rerun_replaces_a_month_whole(tmp_path):
     args = dict(month_from="2024-04", month_to="2024-04", declarations_per_month=200)
     generate(tmp_path, **args)
     generate(tmp_path, sample_formats=False, **args)
-    assert sorted(p.name for p in (tmp_path / "declarations" / "2024-04").iterdir()) == ["declarations_2024-04.csv"]
+    assert sorted(p.name for p in (tmp_path / "declarations" / "2024-04").iterdir()) == [
+        "declarations_2024-04.csv"
+    ]
 
 
 # ---- the contract ------------------------------------------------------------------------------
@@ -199,11 +210,20 @@ def test_sample_formats(sample):
     assert len(list((sample / "declarations" / "2024-10").iterdir())) == 2
     table = pq.read_table(next(sample.glob("drawback/*/*.parquet")))
     assert {str(t) for t in table.schema.types} == {"string"}
-    text = "".join(gzip.decompress(p.read_bytes()).decode("utf-8-sig") for p in sorted(sample.rglob("*.gz")))
-    text += "".join(p.read_text("utf-8-sig") for p in sorted(sample.rglob("*.csv")) if p.parent != sample)
+    text = "".join(
+        gzip.decompress(p.read_bytes()).decode("utf-8-sig") for p in sorted(sample.rglob("*.gz"))
+    )
+    text += "".join(
+        p.read_text("utf-8-sig") for p in sorted(sample.rglob("*.csv")) if p.parent != sample
+    )
     assert '"Risk management, selectivity"' in text and '"Payments; e-banking gateway"' in text
-    for form in (r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[,;\r\n]", r"\d{4}-\d\d-\d\dT\d\d:\d\d[,;\r\n]",
-                 r"T\d\d:\d\d:\d\dZ", r"T\d\d:\d\d:\d\d\+05:00", r"T\d\d:\d\d:\d\d\+00:00"):
+    for form in (
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[,;\r\n]",
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d[,;\r\n]",
+        r"T\d\d:\d\d:\d\dZ",
+        r"T\d\d:\d\d:\d\d\+05:00",
+        r"T\d\d:\d\d:\d\d\+00:00",
+    ):
         assert re.search(form, text), form
 
 
@@ -215,20 +235,26 @@ def test_register_snapshots_grow_and_decide(sample):
     assert all(a <= b for a, b in zip(ids, ids[1:]))
     submitted = local_month(instants(reg["submitted_at"], "UTC"), "UTC")
     assert (submitted <= reg["_month"]).all()
-    state = reg.pivot(index="application_id", columns="_month", values="decision").apply(lambda c: c.str.upper())
+    state = reg.pivot(index="application_id", columns="_month", values="decision").apply(
+        lambda c: c.str.upper()
+    )
     decided_later = (state[months[0]] == "PENDING") & (state[months[-1]] == "APPROVED")
     assert decided_later.sum() >= 1
 
 
 def test_field_counts_match_header_except_the_logged_faults(sample):
     log = faults(sample)
-    wrong = {(r.file, int(r.record)): r.kind for r in log.itertuples() if r.kind.endswith("_fields")}
+    wrong = {
+        (r.file, int(r.record)): r.kind for r in log.itertuples() if r.kind.endswith("_fields")
+    }
     seen = {}
     for path in sorted(sample.glob("*/*/*")):
         header, rows = records(path)
         for i, row in enumerate(rows, start=2):
             if len(row) != len(header):
-                seen[(path.name, i)] = "too_few_fields" if len(row) < len(header) else "too_many_fields"
+                seen[(path.name, i)] = (
+                    "too_few_fields" if len(row) < len(header) else "too_many_fields"
+                )
     assert seen == wrong
 
 
@@ -236,8 +262,16 @@ def test_every_clean_value_parses(story, sample):
     decl = story["declarations"]
     assert decl["lodged_at"].notna().all()
     assert set(decl["partner_country"]) <= ISO_3166_ALPHA2
-    assert {default_region(c) for c in decl["partner_country"]} == {"central_asia", "eu_us", "east_asia", "other"}
-    assert decl["trader_id"].str.fullmatch(r"\d{9}").all() and decl["trader_id"].str.startswith("0").mean() > 0.9
+    assert {default_region(c) for c in decl["partner_country"]} == {
+        "central_asia",
+        "eu_us",
+        "east_asia",
+        "other",
+    }
+    assert (
+        decl["trader_id"].str.fullmatch(r"\d{9}").all()
+        and decl["trader_id"].str.startswith("0").mean() > 0.9
+    )
     assert decl["hs_code"].str.fullmatch(r"\d{6,10}").all()
     released = decl["released_at"].notna()
     assert (decl.loc[released, "released_at"] >= decl.loc[released, "lodged_at"]).all()
@@ -279,11 +313,15 @@ def test_cross_month_rows_exist(sample):
 def test_a_contract_column_without_generator_logic_is_a_clear_error(tmp_path, monkeypatch):
     decl = feed_by_name("declarations")
     widened = replace(decl, columns=decl.columns + (Column("broker_id", "text", False),))
-    monkeypatch.setattr(synth, "FEEDS", (widened,) + tuple(f for f in FEEDS if f.name != "declarations"))
+    monkeypatch.setattr(
+        synth, "FEEDS", (widened,) + tuple(f for f in FEEDS if f.name != "declarations")
+    )
     with pytest.raises(GeneratorError, match="declarations.broker_id"):
         generate(tmp_path, "2024-01", "2024-01", declarations_per_month=50)
     retyped = replace(decl, columns=decl.columns + (Column("net_mass", "decimal", False),))
-    monkeypatch.setattr(synth, "FEEDS", (retyped,) + tuple(f for f in FEEDS if f.name != "declarations"))
+    monkeypatch.setattr(
+        synth, "FEEDS", (retyped,) + tuple(f for f in FEEDS if f.name != "declarations")
+    )
     with pytest.raises(GeneratorError, match="declarations.net_mass"):
         generate(tmp_path, "2024-01", "2024-01", declarations_per_month=50)
 
@@ -316,7 +354,12 @@ def test_logged_faults_break_what_they_say(sample):
     decl = pd.concat([load_clean(sample, "declarations")])
     by_kind = log.groupby("kind")
     for kind in ("duplicate_id_in_month", "duplicate_id_earlier_month"):
-        assert set(by_kind.get_group(kind)["feed"]) <= {"declarations", "drawback", "tickets", "aeo_register"}
+        assert set(by_kind.get_group(kind)["feed"]) <= {
+            "declarations",
+            "drawback",
+            "tickets",
+            "aeo_register",
+        }
     # a duplicate from an earlier month repeats an id that a clean row of an earlier month holds
     earlier = log[(log["kind"] == "duplicate_id_earlier_month") & (log["feed"] == "declarations")]
     for r in earlier.itertuples():
@@ -332,7 +375,10 @@ def test_logged_faults_break_what_they_say(sample):
 def test_story_release_times_lanes_and_paperless(story):
     d = story["declarations"]
     released = d[d["hours"].notna()]
-    assert released.loc[released["aeo"], "hours"].mean() < released.loc[~released["aeo"], "hours"].mean()
+    assert (
+        released.loc[released["aeo"], "hours"].mean()
+        < released.loc[~released["aeo"], "hours"].mean()
+    )
     after = released["lodged_at"] >= GO_LIVE
     assert released.loc[after, "hours"].mean() < 0.7 * released.loc[~after, "hours"].mean()
     med = released[after].groupby("lane")["hours"].median()
@@ -357,7 +403,9 @@ def test_story_aeo_uptake_and_trade_share(story):
     assert 0.05 < aeos / active_traders < 0.25
     trade = d[d["declaration_type"].isin(["IM", "EX"])]
     assert trade.loc[trade["aeo"], "customs_value"].sum() / trade["customs_value"].sum() > 0.3
-    share = trade.groupby(trade["lodged_at"].dt.year).apply(lambda t: t.loc[t["aeo"], "customs_value"].sum() / t["customs_value"].sum())
+    share = trade.groupby(trade["lodged_at"].dt.year).apply(
+        lambda t: t.loc[t["aeo"], "customs_value"].sum() / t["customs_value"].sum()
+    )
     assert share[2025] > share[2024]
     latest = reg[reg["_month"] == reg["_month"].max()].copy()
     latest["decided"] = local_month(instants(latest["decided_at"], "UTC"), "UTC")
@@ -388,7 +436,12 @@ def test_story_drawback_tickets_edoc(sample, story):
     t["ticket_type"] = t["ticket_type"].str.upper()
     for col in ("opened_at", "due_at", "resolved_at"):
         t[col] = instants(t[col], "UTC")
-    failures = t[t["ticket_type"] == "FAILURE"].groupby("_month").size().reindex(sorted(t["_month"].unique()), fill_value=0)
+    failures = (
+        t[t["ticket_type"] == "FAILURE"]
+        .groupby("_month")
+        .size()
+        .reindex(sorted(t["_month"].unique()), fill_value=0)
+    )
     assert failures.max() <= 3 and failures.sum() > 0
     sr = t[t["ticket_type"] == "SERVICE_REQUEST"].copy()
     assert sr["due_at"].notna().all()
@@ -415,7 +468,9 @@ def test_story_drawback_tickets_edoc(sample, story):
 
 def test_two_hundred_thousand_declarations_are_quick(tmp_path):
     began = time.perf_counter()
-    rows = generate(tmp_path, "2025-05", "2025-05", declarations_per_month=200_000, sample_formats=False)
+    rows = generate(
+        tmp_path, "2025-05", "2025-05", declarations_per_month=200_000, sample_formats=False
+    )
     elapsed = time.perf_counter() - began
     assert rows["declarations"] >= 200_000 and rows["lanes"] >= 200_000
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.glob("*/*/*"))

@@ -30,29 +30,53 @@ def test_settings_defaults_and_overrides(tmp_path):
     assert s.work_db != s.published_db
 
     s = Settings.from_env(
-        {"CUSTOMS_KPI_DATA_DIR": str(tmp_path), "CUSTOMS_KPI_TZ": "Asia/Almaty", "CUSTOMS_KPI_THREADS": "2",
-         "CUSTOMS_KPI_MEMORY_LIMIT": "3GB", "DAGSTER_HOME": str(tmp_path / "dh")}
+        {
+            "CUSTOMS_KPI_DATA_DIR": str(tmp_path),
+            "CUSTOMS_KPI_TZ": "Asia/Almaty",
+            "CUSTOMS_KPI_THREADS": "2",
+            "CUSTOMS_KPI_MEMORY_LIMIT": "3GB",
+            "DAGSTER_HOME": str(tmp_path / "dh"),
+        }
     )
     assert s.raw_dir == tmp_path / "raw" and s.tz == "Asia/Almaty"
-    assert s.duckdb_config() == {"memory_limit": "3GB", "threads": "2", "temp_directory": str(tmp_path / "work" / "tmp")}
+    assert s.duckdb_config() == {
+        "memory_limit": "3GB",
+        "threads": "2",
+        "temp_directory": str(tmp_path / "work" / "tmp"),
+    }
     assert s.dagster_home_dir == tmp_path / "dh"
     assert Settings.from_env(s.as_env()) == s
 
 
-@pytest.mark.parametrize("env,message", [
-    ({"CUSTOMS_KPI_TZ": "Mars/Olympus"}, "not an IANA time zone"),
-    ({"CUSTOMS_KPI_THREADS": "many"}, "is not a number"),
-    ({"CUSTOMS_KPI_THREADS": "0"}, "at least 1"),
-    ({"CUSTOMS_KPI_MEMORY_LIMIT": "lots"}, r"CUSTOMS_KPI_MEMORY_LIMIT='lots' is not a DuckDB memory limit"),
-    ({"CUSTOMS_KPI_MEMORY_LIMIT": "100"}, r"CUSTOMS_KPI_MEMORY_LIMIT='100' is not a DuckDB memory limit .*Unknown unit"),
-    ({"CUSTOMS_KPI_MEMORY_LIMIT": "150%"}, "CUSTOMS_KPI_MEMORY_LIMIT='150%'"),
-    ({"CUSTOMS_KPI_MEMORY_LIMIT": "0%"}, "CUSTOMS_KPI_MEMORY_LIMIT='0%'"),
-    ({"CUSTOMS_KPI_ALERT_WEBHOOK": "hooks.example.org/x"}, "CUSTOMS_KPI_ALERT_WEBHOOK=.* is not an http"),
-    ({"CUSTOMS_KPI_ALERT_WEBHOOK": "ftp://hooks.example.org/x"}, "is not an http"),
-    ({"CUSTOMS_KPI_KEEP_QUALITY_RUNS": "0"}, "CUSTOMS_KPI_KEEP_QUALITY_RUNS must be at least 1"),
-    ({"CUSTOMS_KPI_SCHEDULE_DAY": "31"}, "CUSTOMS_KPI_SCHEDULE_DAY='31' must be a day"),
-    ({"CUSTOMS_KPI_DUE_DAY": "x"}, "CUSTOMS_KPI_DUE_DAY='x' must be a day"),
-])
+@pytest.mark.parametrize(
+    "env,message",
+    [
+        ({"CUSTOMS_KPI_TZ": "Mars/Olympus"}, "not an IANA time zone"),
+        ({"CUSTOMS_KPI_THREADS": "many"}, "is not a number"),
+        ({"CUSTOMS_KPI_THREADS": "0"}, "at least 1"),
+        (
+            {"CUSTOMS_KPI_MEMORY_LIMIT": "lots"},
+            r"CUSTOMS_KPI_MEMORY_LIMIT='lots' is not a DuckDB memory limit",
+        ),
+        (
+            {"CUSTOMS_KPI_MEMORY_LIMIT": "100"},
+            r"CUSTOMS_KPI_MEMORY_LIMIT='100' is not a DuckDB memory limit .*Unknown unit",
+        ),
+        ({"CUSTOMS_KPI_MEMORY_LIMIT": "150%"}, "CUSTOMS_KPI_MEMORY_LIMIT='150%'"),
+        ({"CUSTOMS_KPI_MEMORY_LIMIT": "0%"}, "CUSTOMS_KPI_MEMORY_LIMIT='0%'"),
+        (
+            {"CUSTOMS_KPI_ALERT_WEBHOOK": "hooks.example.org/x"},
+            "CUSTOMS_KPI_ALERT_WEBHOOK=.* is not an http",
+        ),
+        ({"CUSTOMS_KPI_ALERT_WEBHOOK": "ftp://hooks.example.org/x"}, "is not an http"),
+        (
+            {"CUSTOMS_KPI_KEEP_QUALITY_RUNS": "0"},
+            "CUSTOMS_KPI_KEEP_QUALITY_RUNS must be at least 1",
+        ),
+        ({"CUSTOMS_KPI_SCHEDULE_DAY": "31"}, "CUSTOMS_KPI_SCHEDULE_DAY='31' must be a day"),
+        ({"CUSTOMS_KPI_DUE_DAY": "x"}, "CUSTOMS_KPI_DUE_DAY='x' must be a day"),
+    ],
+)
 def test_bad_settings_are_clear_errors(env, message):
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env)
@@ -77,7 +101,12 @@ def test_month_helpers():
         parse_month("2024-13")
     assert add_months(M(2024, 12, 1), 1) == M(2025, 1, 1)
     assert add_months(M(2024, 1, 1), -1) == M(2023, 12, 1)
-    assert months_between(M(2024, 11, 1), M(2025, 2, 1)) == [M(2024, 11, 1), M(2024, 12, 1), M(2025, 1, 1), M(2025, 2, 1)]
+    assert months_between(M(2024, 11, 1), M(2025, 2, 1)) == [
+        M(2024, 11, 1),
+        M(2024, 12, 1),
+        M(2025, 1, 1),
+        M(2025, 2, 1),
+    ]
 
 
 def test_build_window_new_month_at_the_end():
@@ -105,7 +134,9 @@ def test_dbt_build_args_never_pass_vars():
 
 def test_feed_docs_are_generated_from_the_contract():
     committed = (PROJECT_ROOT / "docs" / "feeds.md").read_text(encoding="utf-8")
-    assert committed == render(), "docs/feeds.md is stale: python -m dagster_project.contract.docs > docs/feeds.md"
+    assert committed == render(), (
+        "docs/feeds.md is stale: python -m dagster_project.contract.docs > docs/feeds.md"
+    )
     for feed in FEEDS:
         assert f"### {feed.name}" in committed
         for col in feed.columns:
@@ -113,7 +144,9 @@ def test_feed_docs_are_generated_from_the_contract():
 
 
 def test_dbt_sources_are_generated_from_the_contract():
-    committed = (PROJECT_ROOT / "dbt" / "models" / "staging" / "_sources.yml").read_text(encoding="utf-8")
+    committed = (PROJECT_ROOT / "dbt" / "models" / "staging" / "_sources.yml").read_text(
+        encoding="utf-8"
+    )
     assert committed == dbt_sources.render(), (
         "dbt/models/staging/_sources.yml is stale: "
         "python -m dagster_project.contract.dbt_sources > dbt/models/staging/_sources.yml"
@@ -124,10 +157,17 @@ def test_dbt_sources_list_every_column_of_the_work_database():
     con = duckdb.connect()
     ensure_raw_schema(con)
     stored = {
-        (schema, table): [c for (c,) in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
-            "ORDER BY ordinal_position", [schema, table]).fetchall()]
-        for schema, table in con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()
+        (schema, table): [
+            c
+            for (c,) in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+                "ORDER BY ordinal_position",
+                [schema, table],
+            ).fetchall()
+        ]
+        for schema, table in con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables"
+        ).fetchall()
     }
     for source in dbt_sources.sources():
         for table in source.tables:
@@ -137,7 +177,11 @@ def test_dbt_sources_list_every_column_of_the_work_database():
 
 def test_pseudonyms_are_keyed_and_stable(tmp_path: Path):
     a = pseudonym("k1", "000123")
-    assert a == pseudonym("k1", "000123") and a != pseudonym("k2", "000123") and a != pseudonym("k1", "000124")
+    assert (
+        a == pseudonym("k1", "000123")
+        and a != pseudonym("k2", "000123")
+        and a != pseudonym("k1", "000124")
+    )
     assert "000123" not in a and len(a) == 32
     key = demo_secret(tmp_path / "key")
     assert demo_secret(tmp_path / "key") == key and len(key) == 64

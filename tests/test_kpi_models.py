@@ -26,23 +26,51 @@ pytestmark = pytest.mark.slow
 DBT = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "dbt"
 TZ = "Asia/Tashkent"  # UTC+05:00 all year
 KPI_MODELS = [
-    "int_kpi_aeo_uptake", "int_kpi_aeo_trade_share", "int_kpi_release_time",
-    "int_kpi_clearance_cost", "int_kpi_paperless", "int_kpi_aeo_lanes", "int_kpi_drawback",
-    "int_kpi_import_inspection", "int_kpi_sla", "int_kpi_manual",
+    "int_kpi_aeo_uptake",
+    "int_kpi_aeo_trade_share",
+    "int_kpi_release_time",
+    "int_kpi_clearance_cost",
+    "int_kpi_paperless",
+    "int_kpi_aeo_lanes",
+    "int_kpi_drawback",
+    "int_kpi_import_inspection",
+    "int_kpi_sla",
+    "int_kpi_manual",
 ]
 # The KPI marts and everything upstream of them (no tests: the first build ran them).
 RUN_SELECTION = ["--select", "+kpi_monthly", "+trs_monthly", "+mart_kpi_catalog"]
 
 
 def dbt(args: list[str], db: Path, tmp: Path) -> str:
-    env = {**os.environ, "CUSTOMS_KPI_WORK_DB": str(db), "CUSTOMS_KPI_TZ": TZ,
-           "CUSTOMS_KPI_THREADS": "2", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {
+        **os.environ,
+        "CUSTOMS_KPI_WORK_DB": str(db),
+        "CUSTOMS_KPI_TZ": TZ,
+        "CUSTOMS_KPI_THREADS": "2",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
     proc = subprocess.run(
-        [str(DBT), *args, "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
-         "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs"), "--no-use-colors"],
-        env=env, capture_output=True, text=True, timeout=600,
+        [
+            str(DBT),
+            *args,
+            "--project-dir",
+            str(DBT_DIR),
+            "--profiles-dir",
+            str(DBT_DIR),
+            "--target-path",
+            str(tmp / "target"),
+            "--log-path",
+            str(tmp / "logs"),
+            "--no-use-colors",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
-    assert proc.returncode == 0, f"dbt {' '.join(args)} failed:\n{proc.stdout[-8000:]}\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, (
+        f"dbt {' '.join(args)} failed:\n{proc.stdout[-8000:]}\n{proc.stderr[-4000:]}"
+    )
     return proc.stdout
 
 
@@ -58,52 +86,133 @@ def decl(declaration_id: str, lodged: str, trader: str, **kw) -> dict:
 # Times are UTC; local = UTC + 5 h.
 REGISTER_LATEST = [
     # T100: AEO from 2024-01-01, open-ended.
-    {"application_id": "A1", "trader_id": "T100", "submitted_at": ts("2023-10-01 05:00"),
-     "decision": "APPROVED", "decided_at": ts("2023-12-01 05:00"), "valid_from": d("2024-01-01")},
+    {
+        "application_id": "A1",
+        "trader_id": "T100",
+        "submitted_at": ts("2023-10-01 05:00"),
+        "decision": "APPROVED",
+        "decided_at": ts("2023-12-01 05:00"),
+        "valid_from": d("2024-01-01"),
+    },
     # T200: submitted local 2025-01-01 01:00 (a January application), decided exactly 20 days later
     # (local 2025-01-21 01:00), AEO from 2025-01-21.
-    {"application_id": "A2", "trader_id": "T200", "submitted_at": ts("2024-12-31 20:00"),
-     "decision": "APPROVED", "decided_at": ts("2025-01-20 20:00"), "valid_from": d("2025-01-21")},
+    {
+        "application_id": "A2",
+        "trader_id": "T200",
+        "submitted_at": ts("2024-12-31 20:00"),
+        "decision": "APPROVED",
+        "decided_at": ts("2025-01-20 20:00"),
+        "valid_from": d("2025-01-21"),
+    },
     # T300: rejected on local 2025-02-01 00:30 (a February decision).
-    {"application_id": "A3", "trader_id": "T300", "submitted_at": ts("2025-01-10 05:00"),
-     "decision": "REJECTED", "decided_at": ts("2025-01-31 19:30")},
+    {
+        "application_id": "A3",
+        "trader_id": "T300",
+        "submitted_at": ts("2025-01-10 05:00"),
+        "decision": "REJECTED",
+        "decided_at": ts("2025-01-31 19:30"),
+    },
     # T400: AEO since 2023-08-01, revoked from 2025-01-15.
-    {"application_id": "A4", "trader_id": "T400", "submitted_at": ts("2023-06-01 05:00"),
-     "decision": "APPROVED", "decided_at": ts("2023-07-01 05:00"), "valid_from": d("2023-08-01"),
-     "revoked_at": d("2025-01-15")},
-    {"application_id": "A5", "trader_id": "T500", "submitted_at": ts("2025-02-10 05:00"),
-     "decision": "PENDING"},
+    {
+        "application_id": "A4",
+        "trader_id": "T400",
+        "submitted_at": ts("2023-06-01 05:00"),
+        "decision": "APPROVED",
+        "decided_at": ts("2023-07-01 05:00"),
+        "valid_from": d("2023-08-01"),
+        "revoked_at": d("2025-01-15"),
+    },
+    {
+        "application_id": "A5",
+        "trader_id": "T500",
+        "submitted_at": ts("2025-02-10 05:00"),
+        "decision": "PENDING",
+    },
     # T600: AEO from 2024-06-01 to 2026-01-01 (exclusive).
-    {"application_id": "A6", "trader_id": "T600", "submitted_at": ts("2024-03-01 05:00"),
-     "decision": "APPROVED", "decided_at": ts("2024-05-01 05:00"), "valid_from": d("2024-06-01"),
-     "valid_to": d("2026-01-01")},
+    {
+        "application_id": "A6",
+        "trader_id": "T600",
+        "submitted_at": ts("2024-03-01 05:00"),
+        "decision": "APPROVED",
+        "decided_at": ts("2024-05-01 05:00"),
+        "valid_from": d("2024-06-01"),
+        "valid_to": d("2026-01-01"),
+    },
 ]
 # An older snapshot that the latest one supersedes: T900 is never an AEO.
 REGISTER_OLD = [
-    {"application_id": "A9", "trader_id": "T900", "submitted_at": ts("2023-01-01 05:00"),
-     "decision": "APPROVED", "decided_at": ts("2023-02-01 05:00"), "valid_from": d("2023-03-01")},
+    {
+        "application_id": "A9",
+        "trader_id": "T900",
+        "submitted_at": ts("2023-01-01 05:00"),
+        "decision": "APPROVED",
+        "decided_at": ts("2023-02-01 05:00"),
+        "valid_from": d("2023-03-01"),
+    },
 ]
 
 DECLARATIONS_2025_01 = [
     # AEO (T100) import, Central Asia, 4 h, paperless cat 4, lane GREEN.
-    decl("Y1", "2025-01-05 05:00", "T100", partner_country="KZ", customs_value=1000.0,
-         arrival_at="2025-01-05 03:00", released_at="2025-01-05 09:00", clearance_cost=50.0),
+    decl(
+        "Y1",
+        "2025-01-05 05:00",
+        "T100",
+        partner_country="KZ",
+        customs_value=1000.0,
+        arrival_at="2025-01-05 03:00",
+        released_at="2025-01-05 09:00",
+        clearance_cost=50.0,
+    ),
     # T200 on local date 2025-01-21 (UTC 2025-01-20 19:30): AEO. EU, 8 h, paperless cat 4.
-    decl("Y2", "2025-01-20 19:30", "T200", partner_country="DE", customs_value=500.0,
-         released_at="2025-01-21 03:30"),
+    decl(
+        "Y2",
+        "2025-01-20 19:30",
+        "T200",
+        partner_country="DE",
+        customs_value=500.0,
+        released_at="2025-01-21 03:30",
+    ),
     # T400 revoked from 2025-01-15: not an AEO on 2025-01-16. 2 h, cat 4 on paper.
-    decl("Y3", "2025-01-16 05:00", "T400", partner_country="CN", customs_value=500.0,
-         released_at="2025-01-16 07:00", is_paperless=False),
+    decl(
+        "Y3",
+        "2025-01-16 05:00",
+        "T400",
+        partner_country="CN",
+        customs_value=500.0,
+        released_at="2025-01-16 07:00",
+        is_paperless=False,
+    ),
     # T900 (only in a superseded snapshot): not an AEO. Export, other region, cat 2 paperless.
-    decl("Y4", "2025-01-25 05:00", "T900", declaration_type="EX", partner_country="BR",
-         customs_value=3000.0, released_at="2025-01-27 05:00", category=2),
+    decl(
+        "Y4",
+        "2025-01-25 05:00",
+        "T900",
+        declaration_type="EX",
+        partner_country="BR",
+        customs_value=3000.0,
+        released_at="2025-01-27 05:00",
+        category=2,
+    ),
     # AEO transit: not trade value.
-    decl("Y5", "2025-01-26 05:00", "T100", declaration_type="TR", partner_country="KZ",
-         customs_value=9999.0, released_at="2025-01-26 06:00"),
+    decl(
+        "Y5",
+        "2025-01-26 05:00",
+        "T100",
+        declaration_type="TR",
+        partner_country="KZ",
+        customs_value=9999.0,
+        released_at="2025-01-26 06:00",
+    ),
 ]
 # The re-delivery of 2025-01 adds Y6: AEO import, Central Asia, 12 h, paperless cat 4, no lane.
-Y6 = decl("Y6", "2025-01-28 05:00", "T100", partner_country="KZ", customs_value=1000.0,
-          released_at="2025-01-28 17:00")
+Y6 = decl(
+    "Y6",
+    "2025-01-28 05:00",
+    "T100",
+    partner_country="KZ",
+    customs_value=1000.0,
+    released_at="2025-01-28 17:00",
+)
 
 
 def lane(declaration_id: str, code: str, assigned: str, **kw) -> dict:
@@ -114,55 +223,151 @@ def load(db: Path) -> None:
     create_work_db(db)
     deliver(db, "aeo_register", "2024-01", {"register.csv": REGISTER_OLD})
     deliver(db, "aeo_register", "2025-02", {"register.csv": REGISTER_LATEST})
-    deliver(db, "declarations", "2024-01", {"declarations.csv": [
-        decl("X1", "2024-01-10 05:00", "T100", partner_country="KZ", customs_value=100.0,
-             released_at="2024-01-10 07:00"),
-        # local 2024-01-31 23:00: still January
-        decl("X2", "2024-01-31 18:00", "T999", category=3, customs_value=300.0),
-    ]})
+    deliver(
+        db,
+        "declarations",
+        "2024-01",
+        {
+            "declarations.csv": [
+                decl(
+                    "X1",
+                    "2024-01-10 05:00",
+                    "T100",
+                    partner_country="KZ",
+                    customs_value=100.0,
+                    released_at="2024-01-10 07:00",
+                ),
+                # local 2024-01-31 23:00: still January
+                decl("X2", "2024-01-31 18:00", "T999", category=3, customs_value=300.0),
+            ]
+        },
+    )
     deliver(db, "declarations", "2025-01", {"declarations.csv": DECLARATIONS_2025_01})
-    deliver(db, "declarations", "2025-02", {"declarations.csv": [
-        decl("Z1", "2025-02-03 05:00", "T100", partner_country="KZ", customs_value=200.0,
-             released_at="2025-02-03 06:00"),
-    ]})
-    deliver(db, "lanes", "2025-01", {"lanes.csv": [
-        lane("Y1", "GREEN", "2025-01-05 05:10"),
-        # Y2 first RED, re-channelled to GREEN: final GREEN
-        lane("Y2", "RED", "2025-01-20 19:40", selection="RISK"),
-        lane("Y2", "GREEN", "2025-01-21 01:00"),
-        lane("Y3", "YELLOW", "2025-01-16 05:10", selection="RISK", finding="NONE"),
-        lane("Y5", "GREEN", "2025-01-26 05:10"),
-    ]})
+    deliver(
+        db,
+        "declarations",
+        "2025-02",
+        {
+            "declarations.csv": [
+                decl(
+                    "Z1",
+                    "2025-02-03 05:00",
+                    "T100",
+                    partner_country="KZ",
+                    customs_value=200.0,
+                    released_at="2025-02-03 06:00",
+                ),
+            ]
+        },
+    )
+    deliver(
+        db,
+        "lanes",
+        "2025-01",
+        {
+            "lanes.csv": [
+                lane("Y1", "GREEN", "2025-01-05 05:10"),
+                # Y2 first RED, re-channelled to GREEN: final GREEN
+                lane("Y2", "RED", "2025-01-20 19:40", selection="RISK"),
+                lane("Y2", "GREEN", "2025-01-21 01:00"),
+                lane("Y3", "YELLOW", "2025-01-16 05:10", selection="RISK", finding="NONE"),
+                lane("Y5", "GREEN", "2025-01-26 05:10"),
+            ]
+        },
+    )
     deliver(db, "lanes", "2025-02", {"lanes.csv": [lane("Z1", "GREEN", "2025-02-03 05:05")]})
-    deliver(db, "drawback", "2025-01", {"drawback.csv": [
-        {"claim_id": "K1", "trader_id": "T100", "lodged_at": ts("2025-01-08 05:00"),
-         "status": "APPROVED", "decided_at": ts("2025-01-18 05:00"), "amount_claimed": 10.0,
-         "amount_approved": 10.0},
-        {"claim_id": "K2", "trader_id": "T999", "lodged_at": ts("2025-01-09 05:00"),
-         "amount_claimed": 5.0},
-    ]})
-    deliver(db, "tickets", "2025-01", {"tickets.csv": [
-        {"ticket_id": "S1", "ticket_type": "SERVICE_REQUEST", "opened_at": ts("2025-01-02 05:00"),
-         "due_at": ts("2025-01-10 05:00"), "resolved_at": ts("2025-01-09 05:00")},
-        # due local 2025-01-31 17:00, still open: late to local 2025-02-01 00:00 = 7 h -> 1 day
-        {"ticket_id": "S2", "ticket_type": "SERVICE_REQUEST", "opened_at": ts("2025-01-03 05:00"),
-         "due_at": ts("2025-01-31 12:00")},
-        {"ticket_id": "F1", "ticket_type": "FAILURE", "opened_at": ts("2025-01-15 05:00")},
-    ]})
-    deliver(db, "tickets", "2025-02", {"tickets.csv": [
-        {"ticket_id": "S3", "ticket_type": "SERVICE_REQUEST", "opened_at": ts("2025-02-01 05:00"),
-         "due_at": ts("2025-02-10 05:00"), "resolved_at": ts("2025-02-10 05:00")},
-    ]})
-    deliver(db, "manual", "2025-01", {"manual.csv": [
-        {"kpi_id": "advance_rulings", "value": 12.0},
-        {"kpi_id": "aeo_acceptance_rating", "value": 8.0},
-    ]})
+    deliver(
+        db,
+        "drawback",
+        "2025-01",
+        {
+            "drawback.csv": [
+                {
+                    "claim_id": "K1",
+                    "trader_id": "T100",
+                    "lodged_at": ts("2025-01-08 05:00"),
+                    "status": "APPROVED",
+                    "decided_at": ts("2025-01-18 05:00"),
+                    "amount_claimed": 10.0,
+                    "amount_approved": 10.0,
+                },
+                {
+                    "claim_id": "K2",
+                    "trader_id": "T999",
+                    "lodged_at": ts("2025-01-09 05:00"),
+                    "amount_claimed": 5.0,
+                },
+            ]
+        },
+    )
+    deliver(
+        db,
+        "tickets",
+        "2025-01",
+        {
+            "tickets.csv": [
+                {
+                    "ticket_id": "S1",
+                    "ticket_type": "SERVICE_REQUEST",
+                    "opened_at": ts("2025-01-02 05:00"),
+                    "due_at": ts("2025-01-10 05:00"),
+                    "resolved_at": ts("2025-01-09 05:00"),
+                },
+                # due local 2025-01-31 17:00, still open: late to local 2025-02-01 00:00 = 7 h -> 1 day
+                {
+                    "ticket_id": "S2",
+                    "ticket_type": "SERVICE_REQUEST",
+                    "opened_at": ts("2025-01-03 05:00"),
+                    "due_at": ts("2025-01-31 12:00"),
+                },
+                {"ticket_id": "F1", "ticket_type": "FAILURE", "opened_at": ts("2025-01-15 05:00")},
+            ]
+        },
+    )
+    deliver(
+        db,
+        "tickets",
+        "2025-02",
+        {
+            "tickets.csv": [
+                {
+                    "ticket_id": "S3",
+                    "ticket_type": "SERVICE_REQUEST",
+                    "opened_at": ts("2025-02-01 05:00"),
+                    "due_at": ts("2025-02-10 05:00"),
+                    "resolved_at": ts("2025-02-10 05:00"),
+                },
+            ]
+        },
+    )
+    deliver(
+        db,
+        "manual",
+        "2025-01",
+        {
+            "manual.csv": [
+                {"kpi_id": "advance_rulings", "value": 12.0},
+                {"kpi_id": "aeo_acceptance_rating", "value": 8.0},
+            ]
+        },
+    )
     deliver(db, "manual", "2025-02", {"manual.csv": [{"kpi_id": "advance_rulings", "value": 3.0}]})
 
 
 def scorecard(db: Path) -> dict[tuple[str, date], dict]:
-    names = ["kpi_id", "kpi_group", "month", "value", "ytd_value", "n", "unit", "baseline",
-             "target", "status", "progress_pct"]
+    names = [
+        "kpi_id",
+        "kpi_group",
+        "month",
+        "value",
+        "ytd_value",
+        "n",
+        "unit",
+        "baseline",
+        "target",
+        "status",
+        "progress_pct",
+    ]
     rows = query(db, f"select {', '.join(names)} from marts.kpi_monthly")
     return {(r[0], r[2]): dict(zip(names, r)) for r in rows}
 
@@ -208,7 +413,13 @@ def test_scorecard_values(built: Path) -> None:
     # Applications submitted in local January 2025: A2 (UTC Dec 31 20:00) and A3 -> 2;
     # February: A5 -> ytd 3. Target 10 from baseline 2: progress 100 x (2 - 2) / 8 = 0, then 12.5.
     r = s[("aeo_applications_received", jan)]
-    assert (r["value"], r["ytd_value"], r["n"], r["status"], r["progress_pct"]) == (2, 2, 2, "not_met", 0.0)
+    assert (r["value"], r["ytd_value"], r["n"], r["status"], r["progress_pct"]) == (
+        2,
+        2,
+        2,
+        "not_met",
+        0.0,
+    )
     r = s[("aeo_applications_received", feb)]
     assert (r["value"], r["ytd_value"], r["status"], r["progress_pct"]) == (1, 3, "not_met", 12.5)
     assert s[("aeo_applications_received", jan)]["kpi_group"] == "AEO programme uptake"
@@ -265,34 +476,52 @@ def test_scorecard_values(built: Path) -> None:
     r = s[("sla_timely_processing_rate", jan)]
     assert (r["value"], r["n"], r["status"]) == (pytest.approx(40.0), 2, "below_minimum")
     assert s[("sla_timely_processing_rate", feb)]["status"] == "goal"
-    assert (s[("system_failures", jan)]["value"], s[("system_failures", jan)]["status"]) == (1, "basic")
-    assert (s[("system_failures", feb)]["value"], s[("system_failures", feb)]["status"]) == (0, "goal")
+    assert (s[("system_failures", jan)]["value"], s[("system_failures", jan)]["status"]) == (
+        1,
+        "basic",
+    )
+    assert (s[("system_failures", feb)]["value"], s[("system_failures", feb)]["status"]) == (
+        0,
+        "goal",
+    )
     assert s[("system_failures", jun24)]["value"] is None
 
     # Manual: advance_rulings 12 + 3 -> ytd 15, n null; acceptance 8 vs 10 from 2: 75 %.
     r = s[("advance_rulings", feb)]
     assert (r["value"], r["ytd_value"], r["n"]) == (3, 15, None)
     r = s[("aeo_acceptance_rating", jan)]
-    assert (r["value"], r["status"], r["progress_pct"], r["baseline"], r["target"]) == (8, "not_met", 75.0, 2, 10)
+    assert (r["value"], r["status"], r["progress_pct"], r["baseline"], r["target"]) == (
+        8,
+        "not_met",
+        75.0,
+        2,
+        10,
+    )
     assert s[("aeo_acceptance_rating", feb)]["status"] is None
 
 
 def test_trs_monthly(built: Path) -> None:
-    rows = query(built, """
+    rows = query(
+        built,
+        """
         select declarations, released_declarations, mean_hours_lodged_to_release,
                median_hours_lodged_to_release, released_within_24h_share
         from marts.trs_monthly
         where month = date '2025-01-01' and declaration_type = 'IM' and is_aeo
           and final_lane = 'GREEN' and transport_mode = 'ROAD'
-    """)
+    """,
+    )
     # Y1 (4 h) and Y2 (8 h): mean 6, median 6, both within 24 h.
     assert rows == [(2, 2, 6.0, 6.0, 100.0)]
     # X2 (January 2024) has no lane row and was not released.
-    rows = query(built, """
+    rows = query(
+        built,
+        """
         select declarations, released_declarations, mean_hours_lodged_to_release, released_within_24h_share
         from marts.trs_monthly
         where month = date '2024-01-01' and final_lane is null and not is_aeo
-    """)
+    """,
+    )
     assert rows == [(1, 0, None, 0.0)]
 
 
@@ -310,7 +539,10 @@ def test_incremental_month_equals_full_refresh(built: Path, tmp_path: Path) -> N
     assert after[("time_to_import_aeo", jan)]["value"] == pytest.approx(8.0)
     assert after[("aeo_trade_share_total", jan)]["value"] == pytest.approx(100 * 2500 / 6000)
     assert after[("paperless_declarations_cat4", feb)]["ytd_value"] == 5
-    assert before[("time_to_import_aeo", d("2024-01-01"))] == after[("time_to_import_aeo", d("2024-01-01"))]
+    assert (
+        before[("time_to_import_aeo", d("2024-01-01"))]
+        == after[("time_to_import_aeo", d("2024-01-01"))]
+    )
 
     snapshot = {m: table(db, f"intermediate.{m}", "kpi_id, month") for m in KPI_MODELS}
     snapshot["kpi_monthly"] = table(db, "marts.kpi_monthly", "kpi_id, month")

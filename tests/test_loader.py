@@ -61,7 +61,12 @@ def column_faults(feed: Feed):
         if col.pattern:
             yield f"{col.name}-pattern", {col.name: "12AB"}, col.name, "not 6-10 digits"
         if col.type == "int" and col.max_value is not None:
-            yield f"{col.name}-range", {col.name: str(int(col.max_value) + 5)}, col.name, "out of range"
+            yield (
+                f"{col.name}-range",
+                {col.name: str(int(col.max_value) + 5)},
+                col.name,
+                "out of range",
+            )
         if col.type == "decimal" and not col.signed:
             yield f"{col.name}-negative", {col.name: "-1"}, col.name, "negative value"
 
@@ -82,13 +87,22 @@ def rule_faults(feed: Feed):
 
 def anchor_faults(feed: Feed):
     if feed.anchor:
-        yield "anchor-outside-month", {feed.anchor: ANCHOR_ELSEWHERE}, feed.anchor, "anchor outside partition month"
+        yield (
+            "anchor-outside-month",
+            {feed.anchor: ANCHOR_ELSEWHERE},
+            feed.anchor,
+            "anchor outside partition month",
+        )
 
 
 CASES = [
     pytest.param(feed, change, column, reason, id=f"{feed.name}:{case_id}")
     for feed in FEEDS
-    for case_id, change, column, reason in [*column_faults(feed), *rule_faults(feed), *anchor_faults(feed)]
+    for case_id, change, column, reason in [
+        *column_faults(feed),
+        *rule_faults(feed),
+        *anchor_faults(feed),
+    ]
 ]
 
 
@@ -100,7 +114,9 @@ def test_row_fault_goes_to_rejects_with_reason(con, tmp_path, feed, change, colu
     result = load(con, tmp_path, feed)
 
     assert (result.rows_read, result.rows_accepted, result.rows_rejected) == (3, 2, 1)
-    rejects = con.execute("SELECT feed, month, file, line, column_name, reason, raw_text FROM raw.rejects").fetchall()
+    rejects = con.execute(
+        "SELECT feed, month, file, line, column_name, reason, raw_text FROM raw.rejects"
+    ).fetchall()
     assert len(rejects) == 1
     r_feed, r_month, r_file, r_line, r_col, r_reason, r_text = rejects[0]
     assert (r_feed, r_month, r_file, r_line, r_col) == (feed.name, MONTH, "extract.csv", 3, column)
@@ -108,7 +124,9 @@ def test_row_fault_goes_to_rejects_with_reason(con, tmp_path, feed, change, colu
     key = feed.key or "declaration_id"
     assert rows[1][key] in r_text
     assert con.execute(f"SELECT count(*) FROM {feed.raw_table}").fetchall()[0][0] == 2
-    audit = con.execute("SELECT rows_read, rows_accepted, rows_rejected FROM raw.load_audit").fetchall()
+    audit = con.execute(
+        "SELECT rows_read, rows_accepted, rows_rejected FROM raw.load_audit"
+    ).fetchall()
     assert audit == [(3, 2, 1)]
 
 
@@ -148,16 +166,26 @@ def test_line_numbers_after_parser_rejects_and_multiline_fields(con, tmp_path):
     path = write_feed_file(tmp_path, feed, rows)
     lines = path.read_text().split("\n")
     # insert a short line between the 2nd and 3rd record, and make the 4th record's id invalid
-    text = path.read_text().replace("T0001-2,", "SHORT,row\nT0001-2,").replace("T0001-3,", "T0001-3,BOGUS_TYPE_MARKER")
+    text = (
+        path.read_text()
+        .replace("T0001-2,", "SHORT,row\nT0001-2,")
+        .replace("T0001-3,", "T0001-3,BOGUS_TYPE_MARKER")
+    )
     del lines
-    path.write_text(text.replace("BOGUS_TYPE_MARKER", "", 1).replace("T0001-3,SERVICE_REQUEST", "T0001-3,NOPE"))
+    path.write_text(
+        text.replace("BOGUS_TYPE_MARKER", "", 1).replace("T0001-3,SERVICE_REQUEST", "T0001-3,NOPE")
+    )
     load(con, tmp_path, feed)
-    rejects = con.execute("SELECT line, column_name, reason FROM raw.rejects ORDER BY line").fetchall()
+    rejects = con.execute(
+        "SELECT line, column_name, reason FROM raw.rejects ORDER BY line"
+    ).fetchall()
     assert rejects == [
         (4, None, "fewer fields than the header (2 of 6)"),
         (6, "ticket_type", "code outside its set (SERVICE_REQUEST|INCIDENT|FAILURE)"),
     ]
-    lines = con.execute("SELECT ticket_id, _line, system FROM raw.tickets ORDER BY _line").fetchall()
+    lines = con.execute(
+        "SELECT ticket_id, _line, system FROM raw.tickets ORDER BY _line"
+    ).fetchall()
     assert lines == [
         ("T0001-0", 2, "multi\nline; with, delimiters"),
         ("T0001-1", 3, "UNI-PASS export"),
@@ -175,24 +203,35 @@ def test_duplicate_ids_within_file_and_across_files(con, tmp_path):
         ("a.csv", 3, 2, 1),
         ("b.csv", 2, 1, 1),
     ]
-    rejects = con.execute("SELECT file, line, reason FROM raw.rejects ORDER BY file, line").fetchall()
+    rejects = con.execute(
+        "SELECT file, line, reason FROM raw.rejects ORDER BY file, line"
+    ).fetchall()
     assert rejects == [
         ("a.csv", 4, "duplicate declaration_id (first at a.csv line 2)"),
         ("b.csv", 2, "duplicate declaration_id (first at a.csv line 3)"),
     ]
     # the first occurrence stands
-    assert con.execute("SELECT customs_value FROM raw.declarations WHERE declaration_id = 'D0001-0'").fetchall() == [(1500.5,)]
+    assert con.execute(
+        "SELECT customs_value FROM raw.declarations WHERE declaration_id = 'D0001-0'"
+    ).fetchall() == [(1500.5,)]
 
 
 def test_duplicate_of_an_earlier_month_is_rejected(con, tmp_path):
     feed = feed_by_name("declarations")
     feb = date(2024, 2, 1)
-    write_feed_file(tmp_path, feed, [numbered(feed, 1, lodged_at="2024-02-20 10:00", released_at="", arrival_at="")], month=feb)
+    write_feed_file(
+        tmp_path,
+        feed,
+        [numbered(feed, 1, lodged_at="2024-02-20 10:00", released_at="", arrival_at="")],
+        month=feb,
+    )
     load(con, tmp_path, feed, feb)
     write_feed_file(tmp_path, feed, rows_of(feed, 3))
     result = load(con, tmp_path, feed)
     assert (result.rows_accepted, result.rows_rejected) == (2, 1)
-    assert con.execute("SELECT reason FROM raw.rejects").fetchall() == [("duplicate declaration_id (already loaded for month 2024-02)",)]
+    assert con.execute("SELECT reason FROM raw.rejects").fetchall() == [
+        ("duplicate declaration_id (already loaded for month 2024-02)",)
+    ]
 
 
 def test_loading_an_earlier_month_later_demotes_the_later_copy(con, tmp_path):
@@ -200,13 +239,22 @@ def test_loading_an_earlier_month_later_demotes_the_later_copy(con, tmp_path):
     write_feed_file(tmp_path, feed, rows_of(feed, 3))
     load(con, tmp_path, feed)
     feb = date(2024, 2, 1)
-    write_feed_file(tmp_path, feed, [numbered(feed, 1, lodged_at="2024-02-20 10:00", released_at="", arrival_at="")], month=feb)
+    write_feed_file(
+        tmp_path,
+        feed,
+        [numbered(feed, 1, lodged_at="2024-02-20 10:00", released_at="", arrival_at="")],
+        month=feb,
+    )
     result = load(con, tmp_path, feed, feb)
     assert result.demoted_later_duplicates == 1
     assert MONTH in result.dirty_months
-    months = con.execute("SELECT declaration_id, _month FROM raw.declarations ORDER BY 1").fetchall()
+    months = con.execute(
+        "SELECT declaration_id, _month FROM raw.declarations ORDER BY 1"
+    ).fetchall()
     assert months == [("D0001-0", MONTH), ("D0001-1", feb), ("D0001-2", MONTH)]
-    audit = con.execute("SELECT month, rows_read, rows_accepted, rows_rejected FROM raw.load_audit ORDER BY month").fetchall()
+    audit = con.execute(
+        "SELECT month, rows_read, rows_accepted, rows_rejected FROM raw.load_audit ORDER BY month"
+    ).fetchall()
     assert audit == [(feb, 1, 1, 0), (MONTH, 3, 2, 1)]
     assert con.execute("SELECT month, line, reason FROM raw.rejects").fetchall() == [
         (MONTH, 3, "duplicate declaration_id (already loaded for month 2024-02)")
@@ -218,7 +266,9 @@ def test_manual_second_row_for_same_kpi_in_month(con, tmp_path):
     rows = rows_of(feed, 2) + [dict(rows_of(feed, 1)[0], value="99")]
     write_feed_file(tmp_path, feed, rows)
     load(con, tmp_path, feed)
-    assert con.execute("SELECT reason FROM raw.rejects").fetchall() == [("duplicate kpi_id (first at extract.csv line 2)",)]
+    assert con.execute("SELECT reason FROM raw.rejects").fetchall() == [
+        ("duplicate kpi_id (first at extract.csv line 2)",)
+    ]
 
 
 def test_snapshot_ids_repeat_across_snapshots(con, tmp_path):
@@ -238,7 +288,9 @@ def test_load_is_idempotent(con, tmp_path):
 
     def snapshot():
         return (
-            con.execute("SELECT * EXCLUDE (_loaded_at) FROM raw.declarations ORDER BY ALL").fetchall(),
+            con.execute(
+                "SELECT * EXCLUDE (_loaded_at) FROM raw.declarations ORDER BY ALL"
+            ).fetchall(),
             con.execute("SELECT * EXCLUDE (loaded_at) FROM raw.rejects ORDER BY ALL").fetchall(),
             con.execute("SELECT * EXCLUDE (loaded_at) FROM raw.load_audit ORDER BY ALL").fetchall(),
         )
@@ -256,8 +308,12 @@ def test_redelivery_with_fewer_rows_replaces_the_month(con, tmp_path):
     path.unlink()
     write_feed_file(tmp_path, feed, rows_of(feed, 1), name="redelivery.csv")
     load(con, tmp_path, feed)
-    assert con.execute("SELECT claim_id, _file FROM raw.drawback").fetchall() == [("C0001-0", "redelivery.csv")]
-    assert con.execute("SELECT file, rows_read FROM raw.load_audit").fetchall() == [("redelivery.csv", 1)]
+    assert con.execute("SELECT claim_id, _file FROM raw.drawback").fetchall() == [
+        ("C0001-0", "redelivery.csv")
+    ]
+    assert con.execute("SELECT file, rows_read FROM raw.load_audit").fetchall() == [
+        ("redelivery.csv", 1)
+    ]
 
 
 # ---- formats ------------------------------------------------------------------------------------
@@ -268,18 +324,27 @@ def test_semicolon_bom_crlf_and_header_case(con, tmp_path):
     rows = rows_of(feed, 2)
     rows[0]["rule_id"] = "R;1"
     header = [c.upper() if i % 2 else f"  {c} " for i, c in enumerate(feed.column_names)]
-    path = write_feed_file(tmp_path, feed, [], delimiter=";", newline="\r\n", bom=True, columns=header)
-    body = "".join(";".join(f'"{r[c]}"' if ";" in r[c] else r[c] for c in feed.column_names) + "\r\n" for r in rows)
+    path = write_feed_file(
+        tmp_path, feed, [], delimiter=";", newline="\r\n", bom=True, columns=header
+    )
+    body = "".join(
+        ";".join(f'"{r[c]}"' if ";" in r[c] else r[c] for c in feed.column_names) + "\r\n"
+        for r in rows
+    )
     path.write_bytes(path.read_bytes() + body.encode())
     result = load(con, tmp_path, feed)
     assert (result.rows_read, result.rows_rejected) == (2, 0)
-    assert con.execute("SELECT rule_id FROM raw.lanes ORDER BY _line").fetchall() == [("R;1",), ("R17",)]
+    assert con.execute("SELECT rule_id FROM raw.lanes ORDER BY _line").fetchall() == [
+        ("R;1",),
+        ("R17",),
+    ]
 
 
 def test_gzip_and_parquet_and_extra_columns(con, tmp_path):
     feed = feed_by_name("tickets")
-    write_feed_file(tmp_path, feed, rows_of(feed, 2), name="a.csv.gz",
-                    columns=feed.column_names + ["Comment"])
+    write_feed_file(
+        tmp_path, feed, rows_of(feed, 2), name="a.csv.gz", columns=feed.column_names + ["Comment"]
+    )
     parquet = tmp_path / "tickets" / "2024-03" / "b.parquet"
     row = numbered(feed, 5)
     select = ", ".join(f"'{v}' AS {k}" for k, v in row.items() if v)
@@ -289,7 +354,9 @@ def test_gzip_and_parquet_and_extra_columns(con, tmp_path):
         ("a.csv.gz", 2, 2, ["ignored extra columns: Comment"]),
         ("b.parquet", 1, 1, []),
     ]
-    assert con.execute("SELECT notes FROM raw.load_audit WHERE file = 'a.csv.gz'").fetchall() == [("ignored extra columns: Comment",)]
+    assert con.execute("SELECT notes FROM raw.load_audit WHERE file = 'a.csv.gz'").fetchall() == [
+        ("ignored extra columns: Comment",)
+    ]
 
 
 def test_header_only_file_is_an_empty_delivery(con, tmp_path):
@@ -311,10 +378,14 @@ def test_no_folder_is_no_delivery(con, tmp_path):
 def test_offsets_to_utc_and_naive_in_administration_zone(con, tmp_path):
     feed = feed_by_name("tickets")
     rows = rows_of(feed, 4)
-    rows[0].update(opened_at="2024-03-05T09:00:00+05:00", due_at="", ticket_type="INCIDENT", resolved_at="")
+    rows[0].update(
+        opened_at="2024-03-05T09:00:00+05:00", due_at="", ticket_type="INCIDENT", resolved_at=""
+    )
     rows[1].update(opened_at="2024-03-05 09:00", due_at="", ticket_type="INCIDENT", resolved_at="")
     rows[2].update(opened_at="2024-03-05T04:00Z", due_at="", ticket_type="INCIDENT", resolved_at="")
-    rows[3].update(opened_at="2024-02-29 23:30", due_at="", ticket_type="INCIDENT", resolved_at="")  # local Feb in Almaty
+    rows[3].update(
+        opened_at="2024-02-29 23:30", due_at="", ticket_type="INCIDENT", resolved_at=""
+    )  # local Feb in Almaty
     write_feed_file(tmp_path, feed, rows)
     load(con, tmp_path, feed, tz="Asia/Almaty")
     got = con.execute("SELECT ticket_id, opened_at FROM raw.tickets ORDER BY ticket_id").fetchall()
@@ -324,7 +395,9 @@ def test_offsets_to_utc_and_naive_in_administration_zone(con, tmp_path):
         ("T0001-1", datetime(2024, 3, 5, 4, 0)),
         ("T0001-2", datetime(2024, 3, 5, 4, 0)),
     ]
-    assert con.execute("SELECT line, reason FROM raw.rejects").fetchall() == [(5, "anchor outside partition month")]
+    assert con.execute("SELECT line, reason FROM raw.rejects").fetchall() == [
+        (5, "anchor outside partition month")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -335,7 +408,11 @@ def test_offsets_to_utc_and_naive_in_administration_zone(con, tmp_path):
         ("UTC", "2024-03-01 00:00:00", True),
         ("UTC", "2024-02-29 23:59:59", False),
         ("Asia/Almaty", "2024-03-31T19:30:00Z", False),  # 00:30 on 1 April in Almaty
-        ("Asia/Almaty", "2024-02-29T18:30:00Z", False),  # 23:30 on 29 February (UTC+5 from that instant)
+        (
+            "Asia/Almaty",
+            "2024-02-29T18:30:00Z",
+            False,
+        ),  # 23:30 on 29 February (UTC+5 from that instant)
         ("Asia/Almaty", "2024-02-29T19:30:00Z", True),  # 00:30 on 1 March
     ],
 )
@@ -376,21 +453,62 @@ def _header(feed: Feed) -> str:
 
 
 FILE_FAULTS = {
-    "latin1": (lambda d: (d / "b.csv").write_bytes(("ticket_id,ticket_type,opened_at\nT1,INCIDENT,2024-03-05 09:00\nT2,INCIDENT,caf\xe9\n").encode("latin-1")),
-               "b.csv", "not UTF-8: invalid byte sequence at line 3"),
-    "utf16": (lambda d: (d / "b.csv").write_bytes("ticket_id,ticket_type,opened_at\n".encode("utf-16")),
-              "b.csv", "not UTF-8: the file is UTF-16/UTF-32 encoded"),
+    "latin1": (
+        lambda d: (d / "b.csv").write_bytes(
+            (
+                "ticket_id,ticket_type,opened_at\nT1,INCIDENT,2024-03-05 09:00\nT2,INCIDENT,caf\xe9\n"
+            ).encode("latin-1")
+        ),
+        "b.csv",
+        "not UTF-8: invalid byte sequence at line 3",
+    ),
+    "utf16": (
+        lambda d: (d / "b.csv").write_bytes("ticket_id,ticket_type,opened_at\n".encode("utf-16")),
+        "b.csv",
+        "not UTF-8: the file is UTF-16/UTF-32 encoded",
+    ),
     "zero-bytes": (lambda d: (d / "b.csv").write_bytes(b""), "b.csv", "empty file: zero bytes"),
-    "blank-header": (lambda d: (d / "b.csv").write_text("\n\n"), "b.csv", "empty file: no header row"),
-    "missing-required-column": (lambda d: (d / "b.csv").write_text("ticket_id,opened_at\nT1,2024-03-05 09:00\n"),
-                                "b.csv", "missing required column: ticket_type"),
-    "open-quote": (lambda d: (d / "b.csv").write_text('ticket_id,ticket_type,opened_at\nT1,"INCIDENT,2024-03-05 09:00\nT2,INCIDENT,2024-03-05 09:00\n'),
-                   "b.csv", "a quote opened at line 2 is never closed"),
-    "truncated-gz": (lambda d: (d / "b.csv.gz").write_bytes(gzip.compress(b"ticket_id,ticket_type,opened_at\n" + b"T1,INCIDENT,2024-03-05 09:00\n" * 2000)[:200]),
-                     "b.csv.gz", "unreadable"),
-    "other-file": (lambda d: (d / "notes.xlsx").write_bytes(b"PK"), "notes.xlsx", "unexpected entry in the month folder"),
-    "sub-folder": (lambda d: (d / "old").mkdir(), "old", "unexpected entry in the month folder (a folder)"),
-    "not-parquet": (lambda d: (d / "b.parquet").write_bytes(b"not parquet at all"), "b.parquet", "unreadable Parquet file"),
+    "blank-header": (
+        lambda d: (d / "b.csv").write_text("\n\n"),
+        "b.csv",
+        "empty file: no header row",
+    ),
+    "missing-required-column": (
+        lambda d: (d / "b.csv").write_text("ticket_id,opened_at\nT1,2024-03-05 09:00\n"),
+        "b.csv",
+        "missing required column: ticket_type",
+    ),
+    "open-quote": (
+        lambda d: (d / "b.csv").write_text(
+            'ticket_id,ticket_type,opened_at\nT1,"INCIDENT,2024-03-05 09:00\nT2,INCIDENT,2024-03-05 09:00\n'
+        ),
+        "b.csv",
+        "a quote opened at line 2 is never closed",
+    ),
+    "truncated-gz": (
+        lambda d: (d / "b.csv.gz").write_bytes(
+            gzip.compress(
+                b"ticket_id,ticket_type,opened_at\n" + b"T1,INCIDENT,2024-03-05 09:00\n" * 2000
+            )[:200]
+        ),
+        "b.csv.gz",
+        "unreadable",
+    ),
+    "other-file": (
+        lambda d: (d / "notes.xlsx").write_bytes(b"PK"),
+        "notes.xlsx",
+        "unexpected entry in the month folder",
+    ),
+    "sub-folder": (
+        lambda d: (d / "old").mkdir(),
+        "old",
+        "unexpected entry in the month folder (a folder)",
+    ),
+    "not-parquet": (
+        lambda d: (d / "b.parquet").write_bytes(b"not parquet at all"),
+        "b.parquet",
+        "unreadable Parquet file",
+    ),
 }
 
 
@@ -417,7 +535,12 @@ def test_new_contract_column_extends_existing_table(con, tmp_path):
     extended = Feed(**{**feed.__dict__, "columns": feed.columns + (Column("source_unit", "text"),)})
     write_feed_file(tmp_path, extended, [dict(rows_of(feed, 1)[0], source_unit="tariff")])
     load(con, tmp_path, extended)
-    cols = [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_name='manual'").fetchall()]
+    cols = [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name='manual'"
+        ).fetchall()
+    ]
     assert "source_unit" in cols
 
 
@@ -428,4 +551,6 @@ def test_declared_reaches_name_columns_the_loader_can_follow():
             if reach.feed is None:
                 assert column.type == "timestamp", f"{feed.name}: {reach.column} is no timestamp"
             else:
-                assert feed_by_name(reach.feed).key, f"{feed.name}: {reach.feed} has no key to join on"
+                assert feed_by_name(reach.feed).key, (
+                    f"{feed.name}: {reach.feed} has no key to join on"
+                )

@@ -39,7 +39,16 @@ monthly_close = build_monthly_close(PIPELINE)
 def generated(tmp_path_factory) -> Path:
     """Two small, clean generated months (2024-03, 2024-04), plain CSV."""
     out = tmp_path_factory.mktemp("generated")
-    generate(out, "2024-03", "2024-04", declarations_per_month=250, seed=11, tz="UTC", sample_formats=False, dirty=False)
+    generate(
+        out,
+        "2024-03",
+        "2024-04",
+        declarations_per_month=250,
+        seed=11,
+        tz="UTC",
+        sample_formats=False,
+        dirty=False,
+    )
     return out
 
 
@@ -85,7 +94,9 @@ def test_sensor_runs_new_and_changed_months_exactly_once(tmp_path, generated):
     assert [r.partition_key for r in requests] == ["2024-04-01"]
     again, cursor = evaluate_sensor(settings, instance, cursor)
     assert again == []  # asked once for this content
-    assert run_pipeline(settings, month_from=APR, month_to=APR, launched_by="sensor", out=io.StringIO()).success
+    assert run_pipeline(
+        settings, month_from=APR, month_to=APR, launched_by="sensor", out=io.StringIO()
+    ).success
     requests, cursor = evaluate_sensor(settings, instance, cursor)
     assert requests == []
 
@@ -101,7 +112,9 @@ def test_sensor_runs_new_and_changed_months_exactly_once(tmp_path, generated):
     requests, cursor = evaluate_sensor(settings, instance, cursor)
     assert [r.partition_key for r in requests] == ["2024-03-01"]
     assert evaluate_sensor(settings, instance, cursor)[0] == []
-    assert run_pipeline(settings, month_from=MAR, month_to=MAR, launched_by="sensor", out=io.StringIO()).success
+    assert run_pipeline(
+        settings, month_from=MAR, month_to=MAR, launched_by="sensor", out=io.StringIO()
+    ).success
 
     # an in-progress copy appearing, or a folder emptied (kept), is no new delivery: no run
     (settings.raw_dir / "lanes" / "2024-04" / "late.csv.part").write_text("declaration_id,lane\n")
@@ -110,7 +123,11 @@ def test_sensor_runs_new_and_changed_months_exactly_once(tmp_path, generated):
     requests, cursor = evaluate_sensor(settings, instance, cursor)
     assert requests == []
     (settings.raw_dir / "lanes" / "2024-04" / "late.csv.part").unlink()
-    shutil.copytree(generated / "drawback" / "2024-04", settings.raw_dir / "drawback" / "2024-04", dirs_exist_ok=True)
+    shutil.copytree(
+        generated / "drawback" / "2024-04",
+        settings.raw_dir / "drawback" / "2024-04",
+        dirs_exist_ok=True,
+    )
 
     # the rerun's marts equal a fresh full build of the same files
     fresh = make_settings(tmp_path / "fresh")
@@ -121,10 +138,14 @@ def test_sensor_runs_new_and_changed_months_exactly_once(tmp_path, generated):
 
 def test_schedule_runs_the_month_just_closed_on_its_day(monkeypatch):
     monkeypatch.setenv("CUSTOMS_KPI_SCHEDULE_DAY", "5")
-    ctx = build_schedule_context(scheduled_execution_time=datetime(2025, 1, 5, 6, 0, tzinfo=timezone.utc))
+    ctx = build_schedule_context(
+        scheduled_execution_time=datetime(2025, 1, 5, 6, 0, tzinfo=timezone.utc)
+    )
     request = monthly_close(ctx)
     assert request.partition_key == "2024-12-01" and request.run_key == "monthly_close:2024-12-01"
-    ctx = build_schedule_context(scheduled_execution_time=datetime(2025, 1, 6, 6, 0, tzinfo=timezone.utc))
+    ctx = build_schedule_context(
+        scheduled_execution_time=datetime(2025, 1, 6, 6, 0, tzinfo=timezone.utc)
+    )
     assert isinstance(monthly_close(ctx), SkipReason)
 
 
@@ -132,7 +153,10 @@ def test_freshness_rules():
     assert expected_month(date(2025, 1, 10), 10) == date(2024, 11, 1)
     assert expected_month(date(2025, 1, 11), 10) == date(2024, 12, 1)
     assert overdue_months([date(2024, 12, 1)], date(2025, 1, 11), 10) == []
-    assert overdue_months([date(2024, 10, 1)], date(2025, 1, 11), 10) == [date(2024, 11, 1), date(2024, 12, 1)]
+    assert overdue_months([date(2024, 10, 1)], date(2025, 1, 11), 10) == [
+        date(2024, 11, 1),
+        date(2024, 12, 1),
+    ]
     assert overdue_months([], date(2025, 1, 11), 10) == [date(2024, 12, 1)]
 
 
@@ -157,7 +181,9 @@ def test_failed_run_writes_one_line_alert_and_posts_it(tmp_path, generated):
         url = f"http://127.0.0.1:{server.server_port}/hook"
         settings = make_settings(tmp_path / "w", CUSTOMS_KPI_ALERT_WEBHOOK=url)
         write_month(settings.raw_dir, MAR, generated)
-        (settings.raw_dir / "lanes" / "2024-03" / "more.csv").write_text("declaration_id,lane\nD1,GREEN\n")
+        (settings.raw_dir / "lanes" / "2024-03" / "more.csv").write_text(
+            "declaration_id,lane\nD1,GREEN\n"
+        )
         outcome = run_pipeline(settings, out=io.StringIO())
         assert not outcome.success
         lines = (settings.data_dir / "logs" / "alerts.log").read_text().splitlines()

@@ -46,7 +46,9 @@ SECRET = "test-secret"  # make_settings' key
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory):
     settings = make_settings(tmp_path_factory.mktemp("parquet"))
-    generate(settings.raw_dir, "2024-06", "2024-08", declarations_per_month=200, seed=7, tz=settings.tz)
+    generate(
+        settings.raw_dir, "2024-06", "2024-08", declarations_per_month=200, seed=7, tz=settings.tz
+    )
     out = io.StringIO()
     outcome = run_pipeline(settings, out=out)
     assert outcome.success, (outcome.failures, out.getvalue())
@@ -61,7 +63,11 @@ def resolved(settings) -> Path:
 
 def snapshot(version: Path) -> dict[str, tuple[int, str]]:
     """Every file of a version: relative path -> (inode, sha256)."""
-    return {str(p.relative_to(version)): (p.stat().st_ino, sha256(p)) for p in sorted(version.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(version)): (p.stat().st_ino, sha256(p))
+        for p in sorted(version.rglob("*"))
+        if p.is_file()
+    }
 
 
 def sort_key(row):
@@ -70,9 +76,13 @@ def sort_key(row):
 
 def warehouse_rows(settings) -> dict[str, tuple[list[str], list[tuple]]]:
     with open_published(settings.published_db) as con:
-        tables = [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
-            "AND table_type = 'BASE TABLE' ORDER BY 1").fetchall()]  # views (the evidence) have no Parquet
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
+                "AND table_type = 'BASE TABLE' ORDER BY 1"
+            ).fetchall()
+        ]  # views (the evidence) have no Parquet
         out = {}
         for t in tables:
             cols = [r[0] for r in con.execute(f"DESCRIBE marts.{t}").fetchall()]
@@ -86,12 +96,17 @@ def parquet_path(version: Path, table: str) -> Path:
 
 def duckdb_rows(version: Path, table: str, cols: list[str]) -> list[tuple]:
     path = parquet_path(version, table)
-    source = (f"read_parquet('{path}/*/*.parquet', hive_partitioning = true)" if path.is_dir()
-              else f"read_parquet('{path}')")
+    source = (
+        f"read_parquet('{path}/*/*.parquet', hive_partitioning = true)"
+        if path.is_dir()
+        else f"read_parquet('{path}')"
+    )
     select = ", ".join(f'"{c}"' for c in cols)
     with duckdb.connect() as con:
         if path.is_dir():  # the partition column is typed by DuckDB's Hive type detection
-            types = dict((r[0], r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall())
+            types = dict(
+                (r[0], r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+            )
             assert types[PARTITIONED[table]] == "DATE", types
         return sorted(con.execute(f"SELECT {select} FROM {source}").fetchall(), key=sort_key)
 
@@ -100,11 +115,17 @@ def pyarrow_rows(version: Path, table: str, cols: list[str]) -> list[tuple]:
     path = parquet_path(version, table)
     if path.is_dir():
         month = pa.schema([(PARTITIONED[table], pa.date32())])
-        data = ds.dataset(path, format="parquet", partitioning=ds.partitioning(month, flavor="hive")).to_table()
+        data = ds.dataset(
+            path, format="parquet", partitioning=ds.partitioning(month, flavor="hive")
+        ).to_table()
     else:
         data = pq.read_table(path)
     assert sorted(data.column_names) == sorted(cols), table
-    return sorted(zip(*(data.column(c).to_pylist() for c in cols)), key=sort_key) if data.num_rows else []
+    return (
+        sorted(zip(*(data.column(c).to_pylist() for c in cols)), key=sort_key)
+        if data.num_rows
+        else []
+    )
 
 
 def assert_parquet_is_the_warehouse(settings, version: Path | None = None) -> None:
@@ -135,7 +156,9 @@ def test_the_parquet_set_equals_the_warehouse_cell_for_cell(settings):
     months = sorted(p.name for p in (version / "fct_declarations").iterdir())
     assert months == ["month=2024-06-01", "month=2024-07-01", "month=2024-08-01"]
     assert (version / "kpi_monthly.parquet").is_file()
-    assert not list(settings.marts_dir.glob("*.parquet")), "no Parquet file outside the version folder"
+    assert not list(settings.marts_dir.glob("*.parquet")), (
+        "no Parquet file outside the version folder"
+    )
     assert_parquet_is_the_warehouse(settings)
 
 
@@ -147,21 +170,28 @@ def test_a_run_of_one_month_rewrites_only_the_partitions_it_rebuilt(settings):
     # the months dbt rebuilt: August, and July when August's lanes re-channel July's declarations
     with work_db(settings, read_only=True) as con:
         low, high = con.execute(
-            "SELECT strftime(month_from, '%Y-%m'), strftime(month_to, '%Y-%m') FROM meta.build_window").fetchall()[0]
+            "SELECT strftime(month_from, '%Y-%m'), strftime(month_to, '%Y-%m') FROM meta.build_window"
+        ).fetchall()[0]
     rebuilt = {m for m in ("2024-06", "2024-07", "2024-08") if low <= m < high}
     assert "2024-08" in rebuilt and "2024-06" not in rebuilt, rebuilt
     after_version = resolved(settings)
     assert after_version != before_version
     after = snapshot(after_version)
     fct = {k: v for k, v in after.items() if k.startswith("fct_declarations/")}
-    assert {k.split("/")[1] for k in fct} == {"month=2024-06-01", "month=2024-07-01", "month=2024-08-01"}
+    assert {k.split("/")[1] for k in fct} == {
+        "month=2024-06-01",
+        "month=2024-07-01",
+        "month=2024-08-01",
+    }
     old_inodes = {inode for inode, _ in before.values()}
     for name, (inode, digest) in fct.items():
-        if name.split("/")[1][len("month="):][:7] in rebuilt:  # written anew
+        if name.split("/")[1][len("month=") :][:7] in rebuilt:  # written anew
             assert inode not in old_inodes, name
         else:  # the previous version's file, linked
             assert before[name] == (inode, digest), name
-    assert before_version in versions(settings)  # the previous version stays for readers that resolved it
+    assert before_version in versions(
+        settings
+    )  # the previous version stays for readers that resolved it
     assert_parquet_is_the_warehouse(settings)
 
 
@@ -170,16 +200,23 @@ def publish_in_subprocess(settings, kill_at: str | None) -> subprocess.Completed
     env.update(settings.as_env())
     if kill_at:
         env[KILL_AT_ENV] = kill_at
-    code = ("from dagster_project.publish.publisher import publish; from dagster_project.settings import Settings; "
-            f"publish(Settings.from_env(), {SECRET!r})")
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    code = (
+        "from dagster_project.publish.publisher import publish; from dagster_project.settings import Settings; "
+        f"publish(Settings.from_env(), {SECRET!r})"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def change_the_marts(settings) -> None:
     """New figures in the work database for the next publish to carry (July rebuilt)."""
     with work_db(settings) as con:
         con.execute("UPDATE marts.kpi_monthly SET value = value + 1 WHERE value IS NOT NULL")
-        con.execute("UPDATE marts.fct_declarations SET customs_value = customs_value + 1 WHERE month = ?", [JUL])
+        con.execute(
+            "UPDATE marts.fct_declarations SET customs_value = customs_value + 1 WHERE month = ?",
+            [JUL],
+        )
         con.execute("INSERT INTO meta.unpublished_months VALUES (?, now())", [JUL])
 
 
@@ -191,7 +228,10 @@ def test_a_publish_killed_anywhere_shows_one_complete_set(settings):
         proc = publish_in_subprocess(settings, point)
         assert proc.returncode == -9, (point, proc.returncode, proc.stderr[-2000:])
         if point != "parquet-swapped":  # killed before the warehouse file was swapped in
-            assert list(settings.marts_dir.glob(".warehouse.*.duckdb.tmp")) or point == "warehouse-swapped", point
+            assert (
+                list(settings.marts_dir.glob(".warehouse.*.duckdb.tmp"))
+                or point == "warehouse-swapped"
+            ), point
         now = resolved(settings)
         if now == old_version:  # the old set, untouched
             assert snapshot(now) == old, point
@@ -201,13 +241,18 @@ def test_a_publish_killed_anywhere_shows_one_complete_set(settings):
             assert_parquet_is_the_warehouse(settings, now)
     current = resolved(settings)
     orphans = versions(settings) - {current}
-    assert len(orphans) >= 4, orphans  # half-built versions of the killed publishes, and the previous one
+    assert len(orphans) >= 4, (
+        orphans
+    )  # half-built versions of the killed publishes, and the previous one
     for path in orphans:  # long ago
         age(path)
     proc = publish_in_subprocess(settings, None)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_parquet_is_the_warehouse(settings)
-    assert versions(settings) == {resolved(settings), current}  # the new one and the one it replaced
+    assert versions(settings) == {
+        resolved(settings),
+        current,
+    }  # the new one and the one it replaced
     assert list(settings.marts_dir.glob(".*.tmp*")) == []
 
 

@@ -21,7 +21,9 @@ MONTHS = ("2024-06", "2024-07")
 def world(tmp_path_factory):
     data = tmp_path_factory.mktemp("pipeline")
     settings = make_settings(data)
-    generate(settings.raw_dir, MONTHS[0], MONTHS[1], declarations_per_month=300, seed=7, tz=settings.tz)
+    generate(
+        settings.raw_dir, MONTHS[0], MONTHS[1], declarations_per_month=300, seed=7, tz=settings.tz
+    )
     out = io.StringIO()
     outcome = run_pipeline(settings, out=out)
     assert outcome.success, (outcome.failures, out.getvalue())
@@ -35,12 +37,28 @@ def published(settings):
 def test_publishes_every_table_for_both_months(world):
     settings, _ = world
     con = published(settings)
-    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema='marts' "
-                                        "AND table_type = 'BASE TABLE'").fetchall()}
-    assert {"fct_declarations", "load_audit", "load_rejects", "kpi_monthly", "trs_monthly", "kpi_catalog"} <= tables
-    months = con.execute("SELECT DISTINCT strftime(month, '%Y-%m') FROM marts.fct_declarations ORDER BY 1").fetchall()
+    tables = {
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema='marts' "
+            "AND table_type = 'BASE TABLE'"
+        ).fetchall()
+    }
+    assert {
+        "fct_declarations",
+        "load_audit",
+        "load_rejects",
+        "kpi_monthly",
+        "trs_monthly",
+        "kpi_catalog",
+    } <= tables
+    months = con.execute(
+        "SELECT DISTINCT strftime(month, '%Y-%m') FROM marts.fct_declarations ORDER BY 1"
+    ).fetchall()
     assert [m[0] for m in months] == list(MONTHS)
-    audit = con.execute("SELECT DISTINCT feed, strftime(month, '%Y-%m') FROM marts.load_audit").fetchall()
+    audit = con.execute(
+        "SELECT DISTINCT feed, strftime(month, '%Y-%m') FROM marts.load_audit"
+    ).fetchall()
     assert len(audit) == 6 * len(MONTHS)
     parquet = (settings.marts_dir / "parquet").resolve()  # the version folder the link names
     for table in tables:
@@ -50,24 +68,35 @@ def test_publishes_every_table_for_both_months(world):
 def test_every_row_read_is_accepted_or_rejected(world):
     settings, _ = world
     con = published(settings)
-    unbalanced = con.execute("SELECT * FROM marts.load_audit WHERE rows_read <> rows_accepted + rows_rejected").fetchall()
+    unbalanced = con.execute(
+        "SELECT * FROM marts.load_audit WHERE rows_read <> rows_accepted + rows_rejected"
+    ).fetchall()
     assert unbalanced == []
     audit_rejects = con.execute("SELECT sum(rows_rejected) FROM marts.load_audit").fetchall()[0][0]
-    assert audit_rejects == con.execute("SELECT count(*) FROM marts.load_rejects").fetchall()[0][0] > 0
-    accepted = con.execute("SELECT sum(rows_accepted) FROM marts.load_audit WHERE feed = 'declarations'").fetchall()[0][0]
+    assert (
+        audit_rejects == con.execute("SELECT count(*) FROM marts.load_rejects").fetchall()[0][0] > 0
+    )
+    accepted = con.execute(
+        "SELECT sum(rows_accepted) FROM marts.load_audit WHERE feed = 'declarations'"
+    ).fetchall()[0][0]
     assert accepted == con.execute("SELECT count(*) FROM marts.fct_declarations").fetchall()[0][0]
 
 
 def test_no_raw_trader_id_is_published(world):
     settings, _ = world
     with duckdb.connect(str(settings.work_db), read_only=True) as work:
-        raw_ids = {r[0] for r in work.execute("SELECT DISTINCT trader_id FROM raw.declarations").fetchall()}
+        raw_ids = {
+            r[0] for r in work.execute("SELECT DISTINCT trader_id FROM raw.declarations").fetchall()
+        }
     con = published(settings)
     for table in ("fct_declarations", "load_rejects"):
         cols = [r[0] for r in con.execute(f"DESCRIBE marts.{table}").fetchall()]
         assert "trader_id" in cols or table == "load_rejects"
         if "trader_id" in cols:
-            got = {r[0] for r in con.execute(f"SELECT DISTINCT trader_id FROM marts.{table}").fetchall()}
+            got = {
+                r[0]
+                for r in con.execute(f"SELECT DISTINCT trader_id FROM marts.{table}").fetchall()
+            }
             assert got and not (got & raw_ids)
 
 
@@ -91,7 +120,10 @@ def test_file_fault_fails_the_run_and_leaves_the_published_file_byte_identical(w
     try:
         outcome = run_pipeline(settings, out=io.StringIO())
         assert not outcome.success
-        assert any("tickets 2024-07: file 'zz_broken.csv': missing required column: ticket_type" in f for f in outcome.failures), outcome.failures
+        assert any(
+            "tickets 2024-07: file 'zz_broken.csv': missing required column: ticket_type" in f
+            for f in outcome.failures
+        ), outcome.failures
         assert sha256(settings.published_db) == before
         assert (settings.marts_dir / "parquet").resolve() == parquet_before
         assert sha256(parquet_before / "kpi_monthly.parquet") == kpi_before
@@ -101,11 +133,14 @@ def test_file_fault_fails_the_run_and_leaves_the_published_file_byte_identical(w
 
 def test_rerun_of_one_month_equals_a_full_rebuild(world):
     settings, _ = world
-    outcome = run_pipeline(settings, month_from=date(2024, 7, 1), month_to=date(2024, 7, 1), out=io.StringIO())
+    outcome = run_pipeline(
+        settings, month_from=date(2024, 7, 1), month_to=date(2024, 7, 1), out=io.StringIO()
+    )
     assert outcome.success, outcome.failures
     con = published(settings)
     incremental = {
-        t: con.execute(f"SELECT * FROM marts.{t} ORDER BY ALL").fetchall() for t in ("fct_declarations", "kpi_monthly", "trs_monthly")
+        t: con.execute(f"SELECT * FROM marts.{t} ORDER BY ALL").fetchall()
+        for t in ("fct_declarations", "kpi_monthly", "trs_monthly")
     }
     con.close()
     outcome = run_pipeline(settings, full_refresh=True, out=io.StringIO())
@@ -118,11 +153,15 @@ def test_rerun_of_one_month_equals_a_full_rebuild(world):
 def test_backfill_in_one_run_equals_month_by_month_runs(world, tmp_path):
     settings, _ = world
     monthly = make_settings(tmp_path)
-    generate(monthly.raw_dir, MONTHS[0], MONTHS[1], declarations_per_month=300, seed=7, tz=monthly.tz)
+    generate(
+        monthly.raw_dir, MONTHS[0], MONTHS[1], declarations_per_month=300, seed=7, tz=monthly.tz
+    )
     for month in (date(2024, 6, 1), date(2024, 7, 1)):
         outcome = run_pipeline(monthly, month_from=month, month_to=month, out=io.StringIO())
         assert outcome.success, outcome.failures
     one_run, by_month = published(settings), published(monthly)
     for table in ("fct_declarations", "kpi_monthly", "trs_monthly"):
-        assert one_run.execute(f"SELECT * FROM marts.{table} ORDER BY ALL").fetchall() == \
-            by_month.execute(f"SELECT * FROM marts.{table} ORDER BY ALL").fetchall(), table
+        assert (
+            one_run.execute(f"SELECT * FROM marts.{table} ORDER BY ALL").fetchall()
+            == by_month.execute(f"SELECT * FROM marts.{table} ORDER BY ALL").fetchall()
+        ), table

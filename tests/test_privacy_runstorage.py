@@ -37,12 +37,21 @@ def raw_trader_ids(raw_dir: Path) -> set[str]:
             if path.name.endswith(".parquet"):
                 rel = f"read_parquet('{path}')"
             else:
-                rel = f"read_csv('{path}', all_varchar = true, header = true, normalize_names = true)"
-            cols = {r[0].lower(): r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()}
-            name = next((v for k, v in cols.items() if k.strip("\ufeff").endswith("trader_id")), None)
+                rel = (
+                    f"read_csv('{path}', all_varchar = true, header = true, normalize_names = true)"
+                )
+            cols = {
+                r[0].lower(): r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()
+            }
+            name = next(
+                (v for k, v in cols.items() if k.strip("\ufeff").endswith("trader_id")), None
+            )
             assert name, f"no trader id column in {path}"
-            ids |= {str(r[0]).strip() for r in con.execute(f'SELECT DISTINCT "{name}" FROM {rel}').fetchall()
-                    if r[0] is not None and len(str(r[0]).strip()) >= 6}
+            ids |= {
+                str(r[0]).strip()
+                for r in con.execute(f'SELECT DISTINCT "{name}" FROM {rel}').fetchall()
+                if r[0] is not None and len(str(r[0]).strip()) >= 6
+            }
     return ids
 
 
@@ -64,10 +73,18 @@ def reject_many_declarations(raw_dir: Path, month: str) -> None:
 
 
 def files_under(*roots: Path) -> list[Path]:
-    return [p for root in roots if root.exists() for p in ([root] if root.is_file() else root.rglob("*")) if p.is_file()]
+    return [
+        p
+        for root in roots
+        if root.exists()
+        for p in ([root] if root.is_file() else root.rglob("*"))
+        if p.is_file()
+    ]
 
 
-def found_in(paths: list[Path], ids: set[str], extra: dict[str, bytes] | None = None) -> dict[str, set[str]]:
+def found_in(
+    paths: list[Path], ids: set[str], extra: dict[str, bytes] | None = None
+) -> dict[str, set[str]]:
     hits: dict[str, set[str]] = {}
     blobs = {str(p): p.read_bytes() for p in paths} | (extra or {})
     for name, data in blobs.items():
@@ -81,7 +98,9 @@ def found_in(paths: list[Path], ids: set[str], extra: dict[str, bytes] | None = 
 def failed_run(tmp_path_factory):
     data = tmp_path_factory.mktemp("privacy")
     settings = make_settings(data)
-    generate(settings.raw_dir, MONTHS[0], MONTHS[1], declarations_per_month=150, seed=11, tz=settings.tz)
+    generate(
+        settings.raw_dir, MONTHS[0], MONTHS[1], declarations_per_month=150, seed=11, tz=settings.tz
+    )
     reject_many_declarations(settings.raw_dir, MONTHS[1])
     ids = raw_trader_ids(settings.raw_dir)
     env = {**os.environ, **settings.as_env()}
@@ -95,8 +114,12 @@ def test_the_quality_gate_failed_on_rejected_rows_with_trader_ids(failed_run):
     assert b"reject_share" in proc.stderr
     # the grep works: the ids are where they belong, in the work database's raw text of rejected rows
     with duckdb.connect(str(settings.work_db), read_only=True) as con:
-        texts = " ".join(r[0] for r in con.execute(
-            "SELECT raw_text FROM raw.rejects WHERE feed = 'declarations' AND raw_text IS NOT NULL").fetchall())
+        texts = " ".join(
+            r[0]
+            for r in con.execute(
+                "SELECT raw_text FROM raw.rejects WHERE feed = 'declarations' AND raw_text IS NOT NULL"
+            ).fetchall()
+        )
     assert len(ids) > 50 and sum(i in texts for i in ids) > 10
     assert found_in([settings.work_db], ids)
 
@@ -117,8 +140,13 @@ def test_no_trader_id_in_the_quality_check_metadata(failed_run):
         (run,) = instance.get_runs()
         records = instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
         failed = [r.dagster_event.event_specific_data for r in records]
-        failed = [e for e in failed if not e.passed and e.asset_key == AssetKey(["raw", "declarations"])
-                  and e.check_name == "quality"]
+        failed = [
+            e
+            for e in failed
+            if not e.passed
+            and e.asset_key == AssetKey(["raw", "declarations"])
+            and e.check_name == "quality"
+        ]
     assert failed
     findings = failed[0].metadata["failed_expectations"].value
     (share,) = [f for f in findings if f["expectation"] == "reject_share"]

@@ -13,7 +13,12 @@ import duckdb
 import pytest
 
 from dagster_project.pipeline import run_pipeline
-from dagster_project.publish.pseudonym import MissingSecret, demo_key_path, pseudonym, resolve_secret
+from dagster_project.publish.pseudonym import (
+    MissingSecret,
+    demo_key_path,
+    pseudonym,
+    resolve_secret,
+)
 from dagster_project.publish.publisher import IDENTITY_FEEDS, open_published
 from tests.conftest import make_settings
 
@@ -30,8 +35,15 @@ def raw_trader_ids(settings) -> set[str]:
 
 
 def text_values(con, relation: str) -> dict[str, set[str]]:
-    cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall() if r[1] in TEXT_TYPES]
-    return {c: {r[0] for r in con.execute(f'SELECT DISTINCT "{c}" FROM {relation}').fetchall() if r[0]} for c in cols}
+    cols = [
+        r[0]
+        for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+        if r[1] in TEXT_TYPES
+    ]
+    return {
+        c: {r[0] for r in con.execute(f'SELECT DISTINCT "{c}" FROM {relation}').fetchall() if r[0]}
+        for c in cols
+    }
 
 
 def leaks(values: dict[str, set[str]], ids: set[str]) -> list[str]:
@@ -52,7 +64,8 @@ def test_no_published_table_or_parquet_file_holds_a_raw_trader_id(bi_world):
     assert len(ids) > 20
     with open_published(settings.published_db) as con:
         listed = con.execute(
-            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'marts'").fetchall()
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'marts'"
+        ).fetchall()
         assert len(listed) >= 6
         version = (settings.marts_dir / "parquet").resolve()
         for t, kind in listed:
@@ -60,10 +73,17 @@ def test_no_published_table_or_parquet_file_holds_a_raw_trader_id(bi_world):
             if kind == "VIEW":  # the evidence views: no Parquet
                 continue
             parquet = version / f"{t}.parquet"
-            source = f"read_parquet('{parquet}')" if parquet.is_file() else f"read_parquet('{version / t}/*/*.parquet')"
+            source = (
+                f"read_parquet('{parquet}')"
+                if parquet.is_file()
+                else f"read_parquet('{version / t}/*/*.parquet')"
+            )
             assert not leaks(text_values(con, source), ids), t
     # the report (with its explanation pages) and the data dictionary are published too
-    for page in [*(settings.marts_dir / "report").rglob("*.html"), settings.marts_dir / "docs" / "catalog.json"]:
+    for page in [
+        *(settings.marts_dir / "report").rglob("*.html"),
+        settings.marts_dir / "docs" / "catalog.json",
+    ]:
         text = page.read_text(encoding="utf-8")
         assert not ids.intersection(re.findall(r"[0-9A-Za-z_-]+", text)), page.name
 
@@ -72,9 +92,13 @@ def test_no_published_table_or_parquet_file_holds_a_raw_trader_id(bi_world):
 def test_trader_ids_are_hmac_pseudonyms_under_the_configured_key(bi_world):
     settings = bi_world.settings
     with duckdb.connect(str(settings.work_db), read_only=True) as work:
-        raw = dict(work.execute("SELECT declaration_id, trader_id FROM raw.declarations").fetchall())
+        raw = dict(
+            work.execute("SELECT declaration_id, trader_id FROM raw.declarations").fetchall()
+        )
     with open_published(settings.published_db) as con:
-        published = dict(con.execute("SELECT declaration_id, trader_id FROM marts.fct_declarations").fetchall())
+        published = dict(
+            con.execute("SELECT declaration_id, trader_id FROM marts.fct_declarations").fetchall()
+        )
     assert published and set(published) <= set(raw)
     assert all(published[d] == pseudonym(settings.secret, raw[d]) for d in published)
     # one trader, one pseudonym: the mapping keeps counts per trader intact
@@ -84,7 +108,9 @@ def test_trader_ids_are_hmac_pseudonyms_under_the_configured_key(bi_world):
 @pytest.mark.slow
 def test_rejected_lines_of_feeds_with_trader_identity_are_withheld(bi_world):
     with open_published(bi_world.settings.published_db) as con:
-        rows = con.execute("SELECT feed, raw_text IS NULL, count(*) FROM marts.load_rejects GROUP BY ALL").fetchall()
+        rows = con.execute(
+            "SELECT feed, raw_text IS NULL, count(*) FROM marts.load_rejects GROUP BY ALL"
+        ).fetchall()
     by_feed = {(feed, withheld): n for feed, withheld, n in rows}
     assert any(feed in IDENTITY_FEEDS for feed, _ in by_feed), rows  # the sample has such rejects
     for (feed, withheld), n in by_feed.items():
@@ -131,8 +157,13 @@ def test_a_run_without_secret_outside_the_demo_fails_clearly_and_publishes_nothi
     # the command line says so on stderr, with a non-zero exit status
     env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOMS_KPI_")}
     env.update({k: v for k, v in settings.as_env().items() if k != "CUSTOMS_KPI_SECRET"})
-    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "customs-kpi"), "run"],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "customs-kpi"), "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode != 0
     assert "error: CUSTOMS_KPI_SECRET is not set" in proc.stderr
     assert not settings.published_db.exists()
@@ -151,12 +182,17 @@ def test_the_publish_step_itself_refuses_without_a_secret(tmp_path, monkeypatch)
     for k, v in settings.as_env().items():
         if k != "CUSTOMS_KPI_SECRET":
             monkeypatch.setenv(k, v)
-    result = materialize([build_publish_asset([], monthly_partitions(settings.first_month))], partition_key="2024-06-01",
-                         instance=DagsterInstance.ephemeral(), raise_on_error=False)
+    result = materialize(
+        [build_publish_asset([], monthly_partitions(settings.first_month))],
+        partition_key="2024-06-01",
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "CUSTOMS_KPI_SECRET is not set" in str(failure.step_failure_data.error.message) + str(
-        failure.step_failure_data.user_failure_data)
+        failure.step_failure_data.user_failure_data
+    )
     assert not settings.published_db.exists()
 
 

@@ -31,8 +31,15 @@ LANE_MIX = ["GREEN"] * 14 + ["YELLOW"] * 3 + ["RED"] * 2 + ["BLUE"]
 def declarations(month: date, n: int, **overrides) -> list[dict[str, str]]:
     day = f"{month:%Y-%m}-10"
     return [
-        numbered(DECL, i, declaration_id=f"D{month:%Y%m}-{i}", arrival_at=f"{day} 08:00", lodged_at=f"{day} 09:00",
-                 released_at=f"{day} 11:30", **overrides)
+        numbered(
+            DECL,
+            i,
+            declaration_id=f"D{month:%Y%m}-{i}",
+            arrival_at=f"{day} 08:00",
+            lodged_at=f"{day} 09:00",
+            released_at=f"{day} 11:30",
+            **overrides,
+        )
         for i in range(n)
     ]
 
@@ -42,10 +49,19 @@ def lanes(month: date, n: int, **overrides) -> list[dict[str, str]]:
     for i in range(n):
         lane = LANE_MIX[i % len(LANE_MIX)]
         checked = lane in ("YELLOW", "RED")
-        rows.append(numbered(
-            LANES, i, declaration_id=f"D{month:%Y%m}-{i}", lane=lane, assigned_at=f"{month:%Y-%m}-10 09:05",
-            selection="" if lane == "GREEN" else "RISK", rule_id="" if lane == "GREEN" else "R1",
-            inspection_ended_at=f"{month:%Y-%m}-10 10:00" if checked else "", finding="NONE" if checked else ""))
+        rows.append(
+            numbered(
+                LANES,
+                i,
+                declaration_id=f"D{month:%Y%m}-{i}",
+                lane=lane,
+                assigned_at=f"{month:%Y-%m}-10 09:05",
+                selection="" if lane == "GREEN" else "RISK",
+                rule_id="" if lane == "GREEN" else "R1",
+                inspection_ended_at=f"{month:%Y-%m}-10 10:00" if checked else "",
+                finding="NONE" if checked else "",
+            )
+        )
         rows[-1].update(overrides)
     return rows
 
@@ -61,11 +77,20 @@ def deliver(settings, feed, month, rows, name="extract.csv", **kwargs):
         shutil.rmtree(folder)
     write_feed_file(settings.raw_dir, feed, rows, month=month, name=name, **kwargs)
     with work_db(settings) as con:
-        return load_feed_month(con, feed, month, raw_dir=settings.raw_dir, tz=settings.tz, code_sets=code_sets())
+        return load_feed_month(
+            con, feed, month, raw_dir=settings.raw_dir, tz=settings.tz, code_sets=code_sets()
+        )
 
 
 def gate(settings, feed, months, **kwargs):
-    return run_gate(settings, feed, months, run_id="test-run", data_docs=kwargs.pop("data_docs", False), **kwargs)
+    return run_gate(
+        settings,
+        feed,
+        months,
+        run_id="test-run",
+        data_docs=kwargs.pop("data_docs", False),
+        **kwargs,
+    )
 
 
 def audit(settings, feed):
@@ -93,7 +118,9 @@ def test_clean_months_pass_and_the_result_is_recorded(settings):
     three_clean_months(settings)
     outcome = gate(settings, DECL, [JAN, FEB, MAR])
     assert outcome.passed and [m.result for m in outcome.months] == ["passed"] * 3
-    assert audit(settings, DECL) == [(m, "passed", "passed (34 expectations)") for m in ("2024-01", "2024-02", "2024-03")]
+    assert audit(settings, DECL) == [
+        (m, "passed", "passed (34 expectations)") for m in ("2024-01", "2024-02", "2024-03")
+    ]
     assert not settings.published_db.exists()  # the gate itself never publishes
 
 
@@ -110,12 +137,17 @@ def test_only_the_runs_months_and_unchecked_ones_are_evaluated(settings):
 def test_the_metrics_frame_is_one_row_per_month_of_aggregates(settings):
     three_clean_months(settings)
     with work_db(settings) as con:
-        frame = metrics_frame(con, DECL, [JAN, FEB, MAR], tz="UTC", code_sets=code_sets(), history_months=6)
+        frame = metrics_frame(
+            con, DECL, [JAN, FEB, MAR], tz="UTC", code_sets=code_sets(), history_months=6
+        )
     assert list(frame["month"]) == ["2024-01", "2024-02", "2024-03"]
     row = frame.set_index("month").loc["2024-03"]
     assert row["row_count"] == 80 and row["row_count_ratio"] == 1.0 and row["reject_share"] == 0
     assert row["release_hours_median"] == 2.5 and row["released_share"] == 1
-    assert frame.set_index("month").loc["2024-01", "row_count_ratio"] != frame.set_index("month").loc["2024-01", "row_count_ratio"]  # NaN: no history
+    assert (
+        frame.set_index("month").loc["2024-01", "row_count_ratio"]
+        != frame.set_index("month").loc["2024-01", "row_count_ratio"]
+    )  # NaN: no history
 
 
 # ---- batch-level faults ----------------------------------------------------------------------------
@@ -128,10 +160,17 @@ def test_redelivery_with_fewer_rows_fails_the_row_count_band(settings):
     outcome = gate(settings, DECL, [MAR])
     result = only(outcome, MAR)
     assert result.result == "failed" and not outcome.passed
-    assert result.note == ("quality suite failed: row_count_ratio = 0.25, expected between 0.5 and 2 "
-                           "[20 rows vs median 80 of 2 earlier month(s)]")
+    assert result.note == (
+        "quality suite failed: row_count_ratio = 0.25, expected between 0.5 and 2 "
+        "[20 rows vs median 80 of 2 earlier month(s)]"
+    )
     (finding,) = result.findings
-    assert (finding.metric, finding.observed, finding.min_value, finding.max_value) == ("row_count_ratio", 0.25, 0.5, 2.0)
+    assert (finding.metric, finding.observed, finding.min_value, finding.max_value) == (
+        "row_count_ratio",
+        0.25,
+        0.5,
+        2.0,
+    )
     assert finding.sample == [
         {"month": "2024-01", "rows_accepted": 80, "quality_failed": False, "in_history": True},
         {"month": "2024-02", "rows_accepted": 80, "quality_failed": False, "in_history": True},
@@ -143,7 +182,9 @@ def test_redelivery_with_fewer_rows_fails_the_row_count_band(settings):
 
 def dirty(settings):
     with work_db(settings, read_only=True) as con:
-        return con.execute("SELECT DISTINCT feed, month FROM meta.dirty_months ORDER BY ALL").fetchall()
+        return con.execute(
+            "SELECT DISTINCT feed, month FROM meta.dirty_months ORDER BY ALL"
+        ).fetchall()
 
 
 def test_a_withheld_month_that_passes_later_is_rebuilt(settings):
@@ -168,7 +209,9 @@ def test_first_month_has_no_band_and_a_failed_month_is_not_history(settings):
     deliver(settings, DECL, JAN, declarations(JAN, 60))
     assert gate(settings, DECL, [JAN]).passed  # no history: the band is not checked
     deliver(settings, DECL, FEB, declarations(FEB, 240))
-    assert only(gate(settings, DECL, [FEB]), FEB).findings[0].metric == "row_count_ratio"  # 240 / 60 = 4
+    assert (
+        only(gate(settings, DECL, [FEB]), FEB).findings[0].metric == "row_count_ratio"
+    )  # 240 / 60 = 4
     deliver(settings, DECL, MAR, declarations(MAR, 90))
     # February failed: March is compared with January only (90 / 60 = 1.5)
     assert only(gate(settings, DECL, [MAR]), MAR).result == "passed"
@@ -190,8 +233,12 @@ def test_rejected_share_above_the_feeds_limit(settings):
         r["declaration_type"] = "XX"
     deliver(settings, DECL, APR, rows)
     result = only(gate(settings, DECL, [APR]), APR)
-    assert [(f.metric, f.observed, f.max_value) for f in result.findings] == [("reject_share", 0.15, 0.05)]
-    assert [s["reason"] for s in result.findings[0].sample] == ["code outside its set (IM|EX|TR)"] * 3
+    assert [(f.metric, f.observed, f.max_value) for f in result.findings] == [
+        ("reject_share", 0.15, 0.05)
+    ]
+    assert [s["reason"] for s in result.findings[0].sample] == [
+        "code outside its set (IM|EX|TR)"
+    ] * 3
     assert [s["line"] for s in result.findings[0].sample] == [2, 3, 4]
 
 
@@ -200,7 +247,9 @@ def test_an_optional_column_the_exporter_dropped_shows_as_null_share(settings):
     columns = [c for c in DECL.column_names if c != "duty_amount"]
     deliver(settings, DECL, APR, declarations(APR, 20), columns=columns)
     result = only(gate(settings, DECL, [APR]), APR)
-    assert [(f.metric, f.observed, f.max_value) for f in result.findings] == [("duty_amount__null_share", 1.0, 0.8)]
+    assert [(f.metric, f.observed, f.max_value) for f in result.findings] == [
+        ("duty_amount__null_share", 1.0, 0.8)
+    ]
     assert result.findings[0].sample == [{"file": "extract.csv", "rows": 20, "null_share": 1.0}]
 
 
@@ -212,7 +261,12 @@ def test_release_distribution(settings):
     deliver(settings, DECL, APR, rows)
     result = only(gate(settings, DECL, [APR]), APR)
     found = {f.metric: f for f in result.findings}
-    assert set(found) == {"released_share", "released_at__null_share", "release_hours_median", "release_hours_p95"}
+    assert set(found) == {
+        "released_share",
+        "released_at__null_share",
+        "release_hours_median",
+        "release_hours_p95",
+    }
     assert found["released_share"].observed == 0.4
     assert found["release_hours_median"].observed == 1944.0
     assert found["release_hours_median"].sample[0]["released_at"] == "2024-06-30 09:00:00"
@@ -228,10 +282,16 @@ def test_lane_shares_and_declaration_coverage(settings):
     deliver(settings, LANES, MAR, rows)
     result = only(gate(settings, LANES, [MAR]), MAR)
     found = {f.metric: f.observed for f in result.findings}
-    assert found == {"lane_share__GREEN": 0.0, "lane_share__YELLOW": 0.0, "lane_share__RED": 1.0,
-                     "declaration_coverage": 0.75}
+    assert found == {
+        "lane_share__GREEN": 0.0,
+        "lane_share__YELLOW": 0.0,
+        "lane_share__RED": 1.0,
+        "declaration_coverage": 0.75,
+    }
     coverage = [f for f in result.findings if f.metric == "declaration_coverage"][0]
-    assert [s["declaration_id"] for s in coverage.sample] == [f"UNKNOWN-D202403-{i}" for i in range(5)]
+    assert [s["declaration_id"] for s in coverage.sample] == [
+        f"UNKNOWN-D202403-{i}" for i in range(5)
+    ]
 
 
 # ---- column-level: the suite verifies the loader ------------------------------------------------------
@@ -250,9 +310,14 @@ def test_rows_that_bypassed_the_loader_are_caught_with_a_sample(settings):
         )
     result = only(gate(settings, DECL, [MAR]), MAR)
     found = {f.metric: f for f in result.findings}
-    assert set(found) == {"declaration_type__not_in_set", "released_at__not_before_lodged_at", "declaration_id__duplicates"}
+    assert set(found) == {
+        "declaration_type__not_in_set",
+        "released_at__not_before_lodged_at",
+        "declaration_id__duplicates",
+    }
     assert found["declaration_type__not_in_set"].sample == [
-        {"_file": "x.csv", "_line": 99, "declaration_id": "D202403-0", "declaration_type": "ZZ"}]
+        {"_file": "x.csv", "_line": 99, "declaration_id": "D202403-0", "declaration_type": "ZZ"}
+    ]
     assert found["declaration_id__duplicates"].observed == 1
     assert [s["_line"] for s in found["declaration_id__duplicates"].sample] == [2, 99]
     assert found["released_at__not_before_lodged_at"].sample[0]["_line"] == 5
@@ -280,12 +345,18 @@ def test_override_lets_the_month_through_until_it_is_redelivered(settings):
     failed_march(settings)
     with work_db(settings) as con:
         con.execute("DELETE FROM meta.dirty_months")  # as after a build
-    before, note = record_override(settings, DECL, MAR, "A. Operator", "partial month confirmed by the IT department")
+    before, note = record_override(
+        settings, DECL, MAR, "A. Operator", "partial month confirmed by the IT department"
+    )
     assert before == "failed"
-    assert dirty(settings) == [("declarations", MAR)]  # the next build rebuilds the month it lets through
+    assert dirty(settings) == [
+        ("declarations", MAR)
+    ]  # the next build rebuilds the month it lets through
     assert note.startswith("overridden by A. Operator at ") and "partial month confirmed" in note
-    assert note.endswith("| quality suite failed: row_count_ratio = 0.25, expected between 0.5 and 2 "
-                         "[20 rows vs median 80 of 2 earlier month(s)]")
+    assert note.endswith(
+        "| quality suite failed: row_count_ratio = 0.25, expected between 0.5 and 2 "
+        "[20 rows vs median 80 of 2 earlier month(s)]"
+    )
     assert audit(settings, DECL)[-1][1] == "overridden"
 
     # the same files loaded again: the override stands
@@ -301,9 +372,19 @@ def test_override_lets_the_month_through_until_it_is_redelivered(settings):
     assert only(gate(settings, DECL, [MAR]), MAR).result == "passed"
 
     with work_db(settings, read_only=True) as con:
-        log = con.execute("SELECT feed, strftime(month, '%Y-%m'), overridden_by, reason, result_before "
-                          "FROM raw.quality_overrides").fetchall()
-    assert log == [("declarations", "2024-03", "A. Operator", "partial month confirmed by the IT department", "failed")]
+        log = con.execute(
+            "SELECT feed, strftime(month, '%Y-%m'), overridden_by, reason, result_before "
+            "FROM raw.quality_overrides"
+        ).fetchall()
+    assert log == [
+        (
+            "declarations",
+            "2024-03",
+            "A. Operator",
+            "partial month confirmed by the IT department",
+            "failed",
+        )
+    ]
 
 
 def test_override_command(settings, monkeypatch):
@@ -319,11 +400,24 @@ def test_override_command(settings, monkeypatch):
         return code, out.getvalue(), err.getvalue()
 
     failed_march(settings)
-    code, _, err = run("--feed", "declarations", "--month", "2024-05", "--by", "me", "--reason", "ok")
+    code, _, err = run(
+        "--feed", "declarations", "--month", "2024-05", "--by", "me", "--reason", "ok"
+    )
     assert code == 2 and "declarations 2024-05 is not loaded: nothing to override" in err
-    code, _, err = run("--feed", "declarations", "--month", "2024-03", "--by", " ", "--reason", "ok")
+    code, _, err = run(
+        "--feed", "declarations", "--month", "2024-03", "--by", " ", "--reason", "ok"
+    )
     assert code == 2 and "--by must name" in err
-    code, out, _ = run("--feed", "declarations", "--month", "2024-03", "--by", "B. Chief", "--reason", "known outage")
+    code, out, _ = run(
+        "--feed",
+        "declarations",
+        "--month",
+        "2024-03",
+        "--by",
+        "B. Chief",
+        "--reason",
+        "known outage",
+    )
     assert code == 0 and "declarations 2024-03: failed -> overridden" in out
     assert "customs-kpi run --from 2024-03 --to 2024-03" in out
     assert audit(settings, DECL)[-1][1] == "overridden"
@@ -333,7 +427,9 @@ def published_before(settings):
     """A published warehouse as the last good run left it (a full publish of a one-table mart)."""
     with work_db(settings) as con:
         con.execute("CREATE SCHEMA marts")
-        con.execute("CREATE TABLE marts.kpi_monthly AS SELECT 'k' AS kpi_id, DATE '2024-03-01' AS month, 1.5 AS value")
+        con.execute(
+            "CREATE TABLE marts.kpi_monthly AS SELECT 'k' AS kpi_id, DATE '2024-03-01' AS month, 1.5 AS value"
+        )
     return publish(settings, settings.secret)
 
 
@@ -346,23 +442,33 @@ def test_the_ledger_only_publish_keeps_the_kpis_and_replaces_the_ledger(settings
 
     deliver(settings, DECL, MAR, declarations(MAR, 20), name="resent.csv")
     outcome = gate(settings, DECL, [MAR])
-    assert not outcome.passed and settings.published_db.stat().st_ino == old_inode  # the gate never publishes
+    assert (
+        not outcome.passed and settings.published_db.stat().st_ino == old_inode
+    )  # the gate never publishes
     publish(settings, settings.secret, ledger_only=True)
     assert settings.published_db.stat().st_ino != old_inode  # a new file, swapped in
     assert list(settings.marts_dir.glob(".*.tmp*")) == []
     version = (settings.marts_dir / "parquet").resolve()
     assert version != first.parquet  # a new Parquet version...
-    assert (version / "kpi_monthly.parquet").stat().st_ino == kpi_parquet.stat().st_ino  # ...linking the KPI file
+    assert (
+        version / "kpi_monthly.parquet"
+    ).stat().st_ino == kpi_parquet.stat().st_ino  # ...linking the KPI file
     assert sha256(version / "kpi_monthly.parquet") == sha256(kpi_parquet)
     with open_published(settings.published_db) as con:
-        assert con.execute("SELECT * FROM marts.kpi_monthly").fetchall() == [("k", date(2024, 3, 1), 1.5)]
-        rows = con.execute("SELECT strftime(month, '%Y-%m'), file, quality_result FROM marts.load_audit ORDER BY month").fetchall()
+        assert con.execute("SELECT * FROM marts.kpi_monthly").fetchall() == [
+            ("k", date(2024, 3, 1), 1.5)
+        ]
+        rows = con.execute(
+            "SELECT strftime(month, '%Y-%m'), file, quality_result FROM marts.load_audit ORDER BY month"
+        ).fetchall()
         assert rows[-1] == ("2024-03", "resent.csv", "failed")
         assert con.execute("SELECT count(*) FROM marts.load_rejects").fetchall() == [(0,)]
     assert settings.published_db.read_bytes()[8:12] == b"DUCK"
     assert settings.published_db.read_bytes()[12] == 64  # storage format of DuckDB v1.0.0 kept
     with duckdb.connect() as con:
-        assert con.execute(f"SELECT count(*) FROM '{version / 'load_audit.parquet'}'").fetchall() == [(3,)]
+        assert con.execute(
+            f"SELECT count(*) FROM '{version / 'load_audit.parquet'}'"
+        ).fetchall() == [(3,)]
 
 
 def test_status_and_the_published_ledger_name_the_loads_the_published_kpis_use(settings):
@@ -374,15 +480,19 @@ def test_status_and_the_published_ledger_name_the_loads_the_published_kpis_use(s
     deliver(settings, LANES, APR, lanes(APR, 20, lane="RED", selection="RISK", rule_id="R1"))
     outcome = gate(settings, LANES, [APR])
     assert not outcome.passed
-    publish(settings, settings.secret, ledger_only=True)  # what a run whose KPIs are not rebuilt publishes
+    publish(
+        settings, settings.secret, ledger_only=True
+    )  # what a run whose KPIs are not rebuilt publishes
 
     state = {(s.feed, s.month): s.state for s in collect_status(settings, today=date(2024, 5, 5))}
     assert state[("declarations", MAR)] == "published"
     assert state[("declarations", APR)] == "not published"
     assert state[("lanes", APR)] == "withheld"
     with open_published(settings.published_db) as con:
-        flags = con.execute("SELECT feed, strftime(month, '%Y-%m'), quality_result, in_published_kpis "
-                            "FROM marts.load_audit ORDER BY ALL").fetchall()
+        flags = con.execute(
+            "SELECT feed, strftime(month, '%Y-%m'), quality_result, in_published_kpis "
+            "FROM marts.load_audit ORDER BY ALL"
+        ).fetchall()
     assert flags == [
         ("declarations", "2024-01", "passed", True),
         ("declarations", "2024-02", "passed", True),
@@ -398,7 +508,9 @@ def test_status_and_the_published_ledger_name_the_loads_the_published_kpis_use(s
     state = {(s.feed, s.month): s.state for s in collect_status(settings, today=date(2024, 5, 5))}
     assert state[("declarations", APR)] == state[("lanes", APR)] == "published"
     with open_published(settings.published_db) as con:
-        assert con.execute("SELECT bool_and(in_published_kpis) FROM marts.load_audit").fetchall() == [(True,)]
+        assert con.execute(
+            "SELECT bool_and(in_published_kpis) FROM marts.load_audit"
+        ).fetchall() == [(True,)]
 
 
 def test_data_docs_are_written_for_the_run(settings):
@@ -422,14 +534,18 @@ def manual_rows(kpis):
 def test_the_row_count_band_needs_a_history_of_at_least_50_rows(settings):
     for m, n in ((JAN, 49), (FEB, 49)):
         deliver(settings, DECL, m, declarations(m, n))
-    deliver(settings, DECL, MAR, declarations(MAR, 10))  # 10 / 49: far below the band, but 49 rows are noise
+    deliver(
+        settings, DECL, MAR, declarations(MAR, 10)
+    )  # 10 / 49: far below the band, but 49 rows are noise
     result = only(gate(settings, DECL, [JAN, FEB, MAR]), MAR)
     assert result.result == "passed", result.note
     deliver(settings, DECL, FEB, declarations(FEB, 50))
     deliver(settings, DECL, MAR, declarations(MAR, 12))  # median of (49, 50) = 49.5: still below 50
     assert only(gate(settings, DECL, [FEB, MAR]), MAR).result == "passed"
     deliver(settings, DECL, JAN, declarations(JAN, 50))
-    deliver(settings, DECL, MAR, declarations(MAR, 12))  # median 50: the band holds, 12 / 50 fails it
+    deliver(
+        settings, DECL, MAR, declarations(MAR, 12)
+    )  # median 50: the band holds, 12 / 50 fails it
     result = only(gate(settings, DECL, [JAN, MAR]), MAR)
     assert [f.metric for f in result.findings] == ["row_count_ratio"]
 

@@ -43,30 +43,57 @@ def test_every_threshold_is_usable_and_set(feed):
         kw, meta = exp["kwargs"], exp["meta"]
         if meta["level"] == "column":
             assert (kw["min_value"], kw["max_value"]) == (0, 0), kw
-    batch = {e["kwargs"]["column"]: e["kwargs"] for e in suite["expectations"] if e["meta"]["level"] == "batch"}
+    batch = {
+        e["kwargs"]["column"]: e["kwargs"]
+        for e in suite["expectations"]
+        if e["meta"]["level"] == "batch"
+    }
     assert batch["row_count"]["min_value"] == 1
-    assert (batch["row_count_ratio"]["min_value"], batch["row_count_ratio"]["max_value"]) == (0.5, 2.0)
+    assert (batch["row_count_ratio"]["min_value"], batch["row_count_ratio"]["max_value"]) == (
+        0.5,
+        2.0,
+    )
     assert batch["reject_share"]["max_value"] < 1
 
 
 def test_contract_rules_become_column_expectations():
     names = {m.name for m in feed_metrics(feed_by_name("declarations"))}
     # required -> not null; codes -> in set; int range; pattern; country; row rule; anchor; key
-    assert {"declaration_id__nulls", "declaration_type__not_in_set", "category__out_of_range",
-            "hs_code__pattern", "partner_country__not_in_set", "customs_value__out_of_range",
-            "released_at__not_before_lodged_at", "lodged_at__outside_month", "declaration_id__duplicates"} <= names
+    assert {
+        "declaration_id__nulls",
+        "declaration_type__not_in_set",
+        "category__out_of_range",
+        "hs_code__pattern",
+        "partner_country__not_in_set",
+        "customs_value__out_of_range",
+        "released_at__not_before_lodged_at",
+        "lodged_at__outside_month",
+        "declaration_id__duplicates",
+    } <= names
     # batch level: optional columns' null shares, distributions
-    assert {"row_count", "row_count_ratio", "reject_share", "duty_amount__null_share", "released_share",
-            "release_hours_median", "release_hours_p95"} <= names
+    assert {
+        "row_count",
+        "row_count_ratio",
+        "reject_share",
+        "duty_amount__null_share",
+        "released_share",
+        "release_hours_median",
+        "release_hours_p95",
+    } <= names
     lanes = {m.name for m in feed_metrics(feed_by_name("lanes"))}
     assert {"lane_share__GREEN", "lane_share__BLUE", "declaration_coverage"} <= lanes
     drawback = {m.name for m in feed_metrics(feed_by_name("drawback"))}
-    assert {"amount_approved__not_above_amount_claimed", "decided_at__required_unless_status"} <= drawback
+    assert {
+        "amount_approved__not_above_amount_claimed",
+        "decided_at__required_unless_status",
+    } <= drawback
 
 
 def test_regenerating_keeps_hand_set_thresholds_and_resets_the_rest(tmp_path):
     for feed in FEEDS:
-        (tmp_path / f"{feed.name}.json").write_text(suite_path(feed).read_text(encoding="utf-8"), encoding="utf-8")
+        (tmp_path / f"{feed.name}.json").write_text(
+            suite_path(feed).read_text(encoding="utf-8"), encoding="utf-8"
+        )
     path = tmp_path / "declarations.json"
     suite = json.loads(path.read_text())
     for exp in suite["expectations"]:
@@ -79,8 +106,13 @@ def test_regenerating_keeps_hand_set_thresholds_and_resets_the_rest(tmp_path):
             kw["max_value"] = 5  # not a threshold: the contract says 0
         if kw["column"] == "hs_code__pattern":
             exp["description"] = "edited by hand"
-    suite["expectations"].append({"type": "expect_column_values_to_be_between",
-                                  "kwargs": {"column": "gone", "max_value": 1}, "meta": {"level": "batch"}})
+    suite["expectations"].append(
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "gone", "max_value": 1},
+            "meta": {"level": "batch"},
+        }
+    )
     path.write_text(json.dumps(suite, indent=2))
 
     changed = write_suites(tmp_path)
@@ -96,16 +128,33 @@ def test_regenerating_keeps_hand_set_thresholds_and_resets_the_rest(tmp_path):
 
 def test_new_contract_column_gets_expectations_with_open_thresholds():
     feed = feed_by_name("tickets")
-    extended = Feed(**{**feed.__dict__, "columns": feed.columns + (
-        Column("priority", "code", False, "urgency", codes=("P1", "P2")),)})
+    extended = Feed(
+        **{
+            **feed.__dict__,
+            "columns": feed.columns
+            + (Column("priority", "code", False, "urgency", codes=("P1", "P2")),),
+        }
+    )
     rendered = render_suite(extended, read_suite(feed))
     by_name = {e["kwargs"]["column"]: e for e in rendered["expectations"]}
-    assert by_name["priority__not_in_set"]["kwargs"] == {"column": "priority__not_in_set", "min_value": 0, "max_value": 0}
+    assert by_name["priority__not_in_set"]["kwargs"] == {
+        "column": "priority__not_in_set",
+        "min_value": 0,
+        "max_value": 0,
+    }
     # a new batch metric starts with its natural domain until someone sets a threshold
-    assert by_name["priority__null_share"]["kwargs"] == {"column": "priority__null_share", "min_value": 0, "max_value": 1}
+    assert by_name["priority__null_share"]["kwargs"] == {
+        "column": "priority__null_share",
+        "min_value": 0,
+        "max_value": 1,
+    }
     # thresholds of existing expectations survive
-    assert by_name["reject_share"]["kwargs"]["max_value"] == read_suite(feed)["expectations"][
-        [e["kwargs"]["column"] for e in read_suite(feed)["expectations"]].index("reject_share")]["kwargs"]["max_value"]
+    assert (
+        by_name["reject_share"]["kwargs"]["max_value"]
+        == read_suite(feed)["expectations"][
+            [e["kwargs"]["column"] for e in read_suite(feed)["expectations"]].index("reject_share")
+        ]["kwargs"]["max_value"]
+    )
 
 
 def test_suites_load_into_great_expectations():
@@ -113,6 +162,8 @@ def test_suites_load_into_great_expectations():
 
     for feed in FEEDS:
         data = read_suite(feed)
-        suite = gx.ExpectationSuite(name=data["name"], expectations=data["expectations"], meta=data["meta"])
+        suite = gx.ExpectationSuite(
+            name=data["name"], expectations=data["expectations"], meta=data["meta"]
+        )
         assert len(suite.expectations) == len(data["expectations"])
     assert EXPECTATIONS_DIR.name == "expectations"

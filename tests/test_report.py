@@ -16,9 +16,15 @@ from dagster_project.report.render import index_page, month_page, scorecard_mark
 from tests.bi_world import MONTHS
 from tests.cdp import Chromium
 
-CHART_IDS = {"chart-release-time", "chart-lane-mix", "chart-trade-share", "chart-paperless",
-             "chart-sla-sla_timely_processing_rate", "chart-sla-edoc_processing_seconds_export",
-             "chart-sla-system_failures"}
+CHART_IDS = {
+    "chart-release-time",
+    "chart-lane-mix",
+    "chart-trade-share",
+    "chart-paperless",
+    "chart-sla-sla_timely_processing_rate",
+    "chart-sla-edoc_processing_seconds_export",
+    "chart-sla-system_failures",
+}
 CHARTS_JS = """Array.from(document.querySelectorAll('figure.chart')).map(f => {
     const s = f.querySelector('svg'); const r = s ? s.getBoundingClientRect() : {x: 0, y: 0, width: 0, height: 0};
     return {id: f.id, x: r.x + window.scrollX, y: r.y + window.scrollY, w: r.width, h: r.height,
@@ -27,7 +33,9 @@ CHARTS_JS = """Array.from(document.querySelectorAll('figure.chart')).map(f => {
 
 
 def assert_self_contained(html: str) -> None:
-    assert "<script" not in html.lower() and "<link" not in html.lower() and "<img" not in html.lower()
+    assert (
+        "<script" not in html.lower() and "<link" not in html.lower() and "<img" not in html.lower()
+    )
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
     urls = set(re.findall(r"https?://[^\s\"'<>)]+", html))
     assert urls <= {"http://www.w3.org/2000/svg"}, urls
@@ -47,10 +55,13 @@ def ink(image, box) -> tuple[float, float]:
 
 # ---- on the published warehouse -------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_a_page_per_month_and_an_index(bi_world):
     report = bi_world.settings.marts_dir / "report"
-    assert sorted(p.name for p in report.glob("*.html")) == sorted(["index.html", *(f"{m}.html" for m in MONTHS)])
+    assert sorted(p.name for p in report.glob("*.html")) == sorted(
+        ["index.html", *(f"{m}.html" for m in MONTHS)]
+    )
     index = (report / "index.html").read_text(encoding="utf-8")
     assert_self_contained(index)
     for m in MONTHS:
@@ -62,11 +73,15 @@ def test_the_month_page_has_every_kpi_with_its_actual_value(bi_world):
     from dagster_project.publish.publisher import open_published
     from dagster_project.report.render import fmt_value
 
-    page = (bi_world.settings.marts_dir / "report" / f"{MONTHS[-1]}.html").read_text(encoding="utf-8")
+    page = (bi_world.settings.marts_dir / "report" / f"{MONTHS[-1]}.html").read_text(
+        encoding="utf-8"
+    )
     assert_self_contained(page)
     with open_published(bi_world.settings.published_db) as con:
-        rows = con.execute("SELECT kpi_id, unit, value, status FROM marts.kpi_monthly WHERE month = ?",
-                           [date.fromisoformat(MONTHS[-1] + "-01")]).fetchall()
+        rows = con.execute(
+            "SELECT kpi_id, unit, value, status FROM marts.kpi_monthly WHERE month = ?",
+            [date.fromisoformat(MONTHS[-1] + "-01")],
+        ).fetchall()
     assert len(rows) == bi_world.catalog_size
     for kpi_id, unit, value, status in rows:
         row = re.search(rf'<tr id="kpi-{kpi_id}">(.*?)</tr>', page, re.S)
@@ -108,7 +123,9 @@ def test_charts_draw_in_headless_chromium_without_errors(bi_world):
                 assert c["w"] > 300 and c["h"] > 80 and c["marks"] > 0, c
                 spread, inked = ink(image, (c["x"], c["y"], c["x"] + c["w"], c["y"] + c["h"]))
                 assert spread > 10 and inked > 0.01, (name, c["id"], spread, inked, str(shot))
-    keep = os.environ.get("CUSTOMS_KPI_TEST_ARTIFACTS")  # a folder to keep the screenshots in, if set
+    keep = os.environ.get(
+        "CUSTOMS_KPI_TEST_ARTIFACTS"
+    )  # a folder to keep the screenshots in, if set
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         for shot in bi_world.screenshots.glob("*.png"):
@@ -138,7 +155,9 @@ def test_every_scorecard_row_links_to_its_explanation_page(bi_world):
     report = bi_world.settings.marts_dir / "report"
     for m in MONTHS:
         page = (report / f"{m}.html").read_text(encoding="utf-8")
-        links = re.findall(r'<tr id="kpi-([a-z0-9_]+)"><td class="name"><a href="(explain/[^"]+)">', page)
+        links = re.findall(
+            r'<tr id="kpi-([a-z0-9_]+)"><td class="name"><a href="(explain/[^"]+)">', page
+        )
         assert len(links) == bi_world.catalog_size
         for kpi_id, href in links:
             assert href == f"explain/{m}/{kpi_id}.html"
@@ -155,10 +174,14 @@ def test_the_explanation_page_recomputes_the_value_in_chromium(bi_world):
     month = MONTHS[-1]
     report = bi_world.settings.marts_dir / "report"
     with open_published(bi_world.settings.published_db) as con:
-        value, n = con.execute("SELECT value, n FROM marts.kpi_monthly WHERE kpi_id = 'time_to_import_aeo' "
-                               "AND month = ?", [date.fromisoformat(month + "-01")]).fetchall()[0]
-        definition = con.execute("SELECT definition FROM marts.kpi_catalog "
-                                 "WHERE kpi_id = 'time_to_import_aeo'").fetchall()[0][0]
+        value, n = con.execute(
+            "SELECT value, n FROM marts.kpi_monthly WHERE kpi_id = 'time_to_import_aeo' "
+            "AND month = ?",
+            [date.fromisoformat(month + "-01")],
+        ).fetchall()[0]
+        definition = con.execute(
+            "SELECT definition FROM marts.kpi_catalog WHERE kpi_id = 'time_to_import_aeo'"
+        ).fetchall()[0][0]
     assert n > 20
     path = report / "explain" / month / "time_to_import_aeo.html"
     html = path.read_text(encoding="utf-8")
@@ -190,23 +213,88 @@ def test_the_explanation_page_recomputes_the_value_in_chromium(bi_world):
 
 # ---- rendering, on hand-made rows: targets, YTD and status colours ----------------------------
 
-def _row(kpi_id, month, value, *, unit="applications", basis="ytd", ytd=None, baseline=None, target=None,
-         status=None, progress=None, group="AEO programme uptake", direction="up"):
-    return KpiRow(month, kpi_id, group, kpi_id.replace("_", " ").capitalize(), unit, direction, basis, "computed",
-                  value, ytd, None if value is None else 1, baseline, target, status, progress)
+
+def _row(
+    kpi_id,
+    month,
+    value,
+    *,
+    unit="applications",
+    basis="ytd",
+    ytd=None,
+    baseline=None,
+    target=None,
+    status=None,
+    progress=None,
+    group="AEO programme uptake",
+    direction="up",
+):
+    return KpiRow(
+        month,
+        kpi_id,
+        group,
+        kpi_id.replace("_", " ").capitalize(),
+        unit,
+        direction,
+        basis,
+        "computed",
+        value,
+        ytd,
+        None if value is None else 1,
+        baseline,
+        target,
+        status,
+        progress,
+    )
 
 
 def test_month_page_fills_baseline_target_actual_ytd_and_status_colour():
     jan, feb = date(2025, 1, 1), date(2025, 2, 1)
     rows = [
-        _row("aeo_applications_received", jan, 3, ytd=3, baseline=2, target=10, status="not_met", progress=12.5),
-        _row("aeo_applications_received", feb, 8, ytd=11, baseline=2, target=10, status="met", progress=112.5),
-        _row("sla_timely_processing_rate", feb, 97.0, unit="%", basis="month", status="minimum",
-             group="Single Window service levels"),
-        _row("time_to_import_aeo", feb, None, unit="hours", basis="month", baseline=5, target=4,
-             group="Time to clear goods (AEO trade)", direction="down"),
+        _row(
+            "aeo_applications_received",
+            jan,
+            3,
+            ytd=3,
+            baseline=2,
+            target=10,
+            status="not_met",
+            progress=12.5,
+        ),
+        _row(
+            "aeo_applications_received",
+            feb,
+            8,
+            ytd=11,
+            baseline=2,
+            target=10,
+            status="met",
+            progress=112.5,
+        ),
+        _row(
+            "sla_timely_processing_rate",
+            feb,
+            97.0,
+            unit="%",
+            basis="month",
+            status="minimum",
+            group="Single Window service levels",
+        ),
+        _row(
+            "time_to_import_aeo",
+            feb,
+            None,
+            unit="hours",
+            basis="month",
+            baseline=5,
+            target=4,
+            group="Time to clear goods (AEO trade)",
+            direction="down",
+        ),
     ]
-    data = ReportData(months=[jan, feb], rows=rows, levels={"sla_timely_processing_rate": (100, 98, 96)})
+    data = ReportData(
+        months=[jan, feb], rows=rows, levels={"sla_timely_processing_rate": (100, 98, 96)}
+    )
     html = month_page(data, feb, datetime(2025, 3, 5, tzinfo=timezone.utc))
     assert_self_contained(html)
     received = re.search(r'<tr id="kpi-aeo_applications_received">(.*?)</tr>', html, re.S).group(1)

@@ -16,13 +16,17 @@ def test_a_swapped_warehouse_resource_loads_into_its_own_data_dir(tmp_path, monk
     monkeypatch.setenv("CUSTOMS_KPI_DATA_DIR", str(elsewhere))
     monkeypatch.setenv("CUSTOMS_KPI_THREADS", "1")
     settings = make_settings(tmp_path / "swapped")
-    generate(settings.raw_dir, "2024-06", "2024-06", declarations_per_month=40, seed=3, tz=settings.tz)
+    generate(
+        settings.raw_dir, "2024-06", "2024-06", declarations_per_month=40, seed=3, tz=settings.tz
+    )
 
     defs = build_definitions(settings)
     assert isinstance(defs.resources["warehouse"], WarehouseResource)
     raw = defs.get_assets_def(["raw", "declarations"])
     result = materialize(
-        [raw], partition_key="2024-06-01", resources={"warehouse": WarehouseResource(data_dir=str(settings.data_dir))},
+        [raw],
+        partition_key="2024-06-01",
+        resources={"warehouse": WarehouseResource(data_dir=str(settings.data_dir))},
         selection=[raw.key],
     )
     assert result.success

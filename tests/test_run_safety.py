@@ -32,11 +32,17 @@ MONTHS = ("2024-06", "2024-07")
 def start_cli(settings, *args: str, **env_extra: str) -> tuple[subprocess.Popen, queue.Queue]:
     env = {**os.environ, **settings.as_env(), **env_extra}
     proc = subprocess.Popen(
-        [str(CLI), "run", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [str(CLI), "run", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
     )
     lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: ([lines.put(x) for x in proc.stdout], lines.put(None)), daemon=True).start()
+    threading.Thread(
+        target=lambda: ([lines.put(x) for x in proc.stdout], lines.put(None)), daemon=True
+    ).start()
     return proc, lines
 
 
@@ -64,16 +70,22 @@ def drain(proc: subprocess.Popen, lines: queue.Queue, seen: list[str], timeout: 
         seen.append(line)
 
 
-def run_cli(settings, *args: str, timeout: float = 600, **env_extra: str) -> subprocess.CompletedProcess:
+def run_cli(
+    settings, *args: str, timeout: float = 600, **env_extra: str
+) -> subprocess.CompletedProcess:
     env = {**os.environ, **settings.as_env(), **env_extra}
-    return subprocess.run([str(CLI), "run", *args], env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(CLI), "run", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     data = tmp_path_factory.mktemp("safety")
     settings = make_settings(data)
-    generate(settings.raw_dir, MONTHS[0], MONTHS[1], declarations_per_month=150, seed=5, tz=settings.tz)
+    generate(
+        settings.raw_dir, MONTHS[0], MONTHS[1], declarations_per_month=150, seed=5, tz=settings.tz
+    )
     return settings
 
 
@@ -88,8 +100,10 @@ def test_a_second_run_is_refused_at_once_and_the_first_publishes(world):
     holder = json.loads(lock_path(settings).read_text())
     second = run_cli(settings, timeout=120)
     assert second.returncode == 3, second.stdout + second.stderr
-    expected = (f"error: another run is in progress (run {holder['run_id']}, pid {first.pid}, "
-                f"started at {holder['started_at']})")
+    expected = (
+        f"error: another run is in progress (run {holder['run_id']}, pid {first.pid}, "
+        f"started at {holder['started_at']})"
+    )
     assert expected in second.stderr.splitlines()
     assert first.poll() is None  # refused while the first was still working
     output = drain(first, first_lines, seen)
@@ -119,13 +133,30 @@ def test_a_run_launched_with_the_jobs_own_executor_is_refused_while_a_run_works(
     settings = world
     ensure_dagster_home(settings)
     env = {**os.environ, **settings.as_env()}
-    tags = json.dumps({"dagster/asset_partition_range_start": f"{MONTHS[0]}-01",
-                       "dagster/asset_partition_range_end": f"{MONTHS[0]}-01"})
+    tags = json.dumps(
+        {
+            "dagster/asset_partition_range_start": f"{MONTHS[0]}-01",
+            "dagster/asset_partition_range_end": f"{MONTHS[0]}-01",
+        }
+    )
     with run_lock(settings, "held-by-the-test"):
         proc = subprocess.run(
-            [str(BIN / "dagster"), "job", "execute", "-m", "dagster_project.definitions", "-j", "monthly_pipeline",
-             "--tags", tags],
-            env=env, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parent.parent,
+            [
+                str(BIN / "dagster"),
+                "job",
+                "execute",
+                "-m",
+                "dagster_project.definitions",
+                "-j",
+                "monthly_pipeline",
+                "--tags",
+                tags,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=Path(__file__).parent.parent,
         )
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
@@ -141,14 +172,23 @@ def test_a_run_launched_with_the_jobs_own_executor_is_refused_while_a_run_works(
     from dagster_project.partitions import monthly_partitions
     from dagster_project.runtime import patched_environ
 
-    run_failure_alert = build_run_failure_alert(build_monthly_pipeline(monthly_partitions(settings.first_month)))
+    run_failure_alert = build_run_failure_alert(
+        build_monthly_pipeline(monthly_partitions(settings.first_month))
+    )
 
     with DagsterInstance.from_config(str(settings.dagster_home_dir)) as instance:
-        run = next(r for r in instance.get_runs() if r.job_name == "monthly_pipeline" and r.is_failure
-                   and "customs_kpi/launched_by" not in r.tags)
+        run = next(
+            r
+            for r in instance.get_runs()
+            if r.job_name == "monthly_pipeline"
+            and r.is_failure
+            and "customs_kpi/launched_by" not in r.tags
+        )
         (failure,) = instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE)
         context = build_run_status_sensor_context(
-            sensor_name="run_failure_alert", dagster_instance=instance, dagster_run=run,
+            sensor_name="run_failure_alert",
+            dagster_instance=instance,
+            dagster_run=run,
             dagster_event=failure.dagster_event,
         ).for_run_failure()
         with patched_environ(settings.as_env()):
@@ -163,8 +203,13 @@ def test_a_run_launched_with_the_jobs_own_executor_is_refused_while_a_run_works(
 def test_a_bad_setting_stops_the_run_at_once_naming_it(world):
     proc = run_cli(world, timeout=120, CUSTOMS_KPI_MEMORY_LIMIT="lots")
     assert proc.returncode == 2
-    assert proc.stderr.startswith("error: CUSTOMS_KPI_MEMORY_LIMIT='lots' is not a DuckDB memory limit")
-    assert len(proc.stderr.splitlines()) == 1 and "Error occurred while executing op" not in proc.stderr
+    assert proc.stderr.startswith(
+        "error: CUSTOMS_KPI_MEMORY_LIMIT='lots' is not a DuckDB memory limit"
+    )
+    assert (
+        len(proc.stderr.splitlines()) == 1
+        and "Error occurred while executing op" not in proc.stderr
+    )
 
 
 @pytest.fixture
@@ -174,8 +219,11 @@ def small_disk(tmp_path):
 
     def mount(folder: Path, size: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
         mounted.append(folder)
@@ -196,7 +244,9 @@ def copy_world(world, tmp_path: Path):
 
 
 @pytest.mark.parametrize("folder,size", [("work", "512k"), ("marts", "1m")])
-def test_a_full_disk_is_reported_in_one_line_naming_the_file(world, tmp_path, small_disk, folder, size):
+def test_a_full_disk_is_reported_in_one_line_naming_the_file(
+    world, tmp_path, small_disk, folder, size
+):
     settings = copy_world(world, tmp_path)
     full = settings.data_dir / folder
     small_disk(full, size)
@@ -232,21 +282,41 @@ def test_with_no_setting_the_pipeline_and_dbt_get_a_quarter_of_the_memory(tmp_pa
 
     con = connect(settings.work_db, settings)
     try:
-        pipeline = tuple(con.execute(
-            "SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchall()[0])
+        pipeline = tuple(
+            con.execute(
+                "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+            ).fetchall()[0]
+        )
     finally:
         con.close()
     assert pipeline == expected
 
-    env = {k: v for k, v in os.environ.items() if k != "CUSTOMS_KPI_MEMORY_LIMIT"} | settings.dbt_env()
+    env = {
+        k: v for k, v in os.environ.items() if k != "CUSTOMS_KPI_MEMORY_LIMIT"
+    } | settings.dbt_env()
     proc = subprocess.run(
-        [str(BIN / "dbt"), "show", "--quiet", "--output", "json", "--project-dir", str(DBT_DIR),
-         "--profiles-dir", str(DBT_DIR), "--target-path", str(tmp_path / "target"), "--inline",
-         "select current_setting('memory_limit') as m, current_setting('temp_directory') as t"],
-        env=env, capture_output=True, text=True, timeout=300,
+        [
+            str(BIN / "dbt"),
+            "show",
+            "--quiet",
+            "--output",
+            "json",
+            "--project-dir",
+            str(DBT_DIR),
+            "--profiles-dir",
+            str(DBT_DIR),
+            "--target-path",
+            str(tmp_path / "target"),
+            "--inline",
+            "select current_setting('memory_limit') as m, current_setting('temp_directory') as t",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    shown = json.loads(proc.stdout[proc.stdout.index("{"):])["show"][0]
+    shown = json.loads(proc.stdout[proc.stdout.index("{") :])["show"][0]
     assert (shown["m"], shown["t"]) == expected
 
 
@@ -256,7 +326,9 @@ def test_the_memory_setting_overrides_the_default(tmp_path):
     settings = make_settings(tmp_path, CUSTOMS_KPI_MEMORY_LIMIT="300MiB")
     con = connect(settings.work_db, settings)
     try:
-        assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == duckdb_shows("300MiB")
+        assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][
+            0
+        ] == duckdb_shows("300MiB")
     finally:
         con.close()
     assert settings.dbt_env()["CUSTOMS_KPI_MEMORY_LIMIT"] == "300MiB"
@@ -330,19 +402,31 @@ def test_quality_docs_keep_the_newest_runs_and_those_behind_passed_months(tmp_pa
         return run_gate(settings, DECL, months, run_id=run_id, data_docs=True)
 
     for month in (JAN, FEB, MAR):
-        deliver(settings, DECL, month, declarations(month, 60))  # above the 50-row floor of the row-count band
+        deliver(
+            settings, DECL, month, declarations(month, 60)
+        )  # above the 50-row floor of the row-count band
     assert check("r1-passed", [JAN, FEB]).passed
     assert check("r2-passed", [MAR]).passed
     for i in range(3, 6):  # April keeps failing: too few rows
         deliver(settings, DECL, APR, declarations(APR, 3), name=f"try{i}.csv")
         assert not check(f"r{i}-failed", [APR]).passed
-    assert sorted(p.name for p in docs.iterdir()) == ["r1-passed", "r2-passed", "r4-failed", "r5-failed"]
+    assert sorted(p.name for p in docs.iterdir()) == [
+        "r1-passed",
+        "r2-passed",
+        "r4-failed",
+        "r5-failed",
+    ]
 
     deliver(settings, DECL, FEB, declarations(FEB, 60), name="again.csv")  # February checked anew
     outcome = check("r6-passed", [FEB])  # April, still failing, is checked again too
     assert [(m.month, m.result) for m in outcome.months] == [(FEB, "passed"), (APR, "failed")]
     # r1 still shows January's check; February's is now r6's; r4 falls out of the newest two
-    assert sorted(p.name for p in docs.iterdir()) == ["r1-passed", "r2-passed", "r5-failed", "r6-passed"]
+    assert sorted(p.name for p in docs.iterdir()) == [
+        "r1-passed",
+        "r2-passed",
+        "r5-failed",
+        "r6-passed",
+    ]
 
 
 def test_the_delivery_sensor_waits_while_a_run_holds_the_lock(tmp_path):
@@ -353,19 +437,27 @@ def test_the_delivery_sensor_waits_while_a_run_holds_the_lock(tmp_path):
     from dagster_project.partitions import monthly_partitions
     from dagster_project.runtime import patched_environ
 
-    settings = make_settings(tmp_path, CUSTOMS_KPI_SETTLE_SECONDS="0")  # settling: tests/test_deliveries.py
+    settings = make_settings(
+        tmp_path, CUSTOMS_KPI_SETTLE_SECONDS="0"
+    )  # settling: tests/test_deliveries.py
     partitions = monthly_partitions(settings.first_month)
     raw_delivery_sensor = build_raw_delivery_sensor(build_monthly_pipeline(partitions), partitions)
-    generate(settings.raw_dir, "2024-06", "2024-06", declarations_per_month=20, seed=3, tz=settings.tz)
+    generate(
+        settings.raw_dir, "2024-06", "2024-06", declarations_per_month=20, seed=3, tz=settings.tz
+    )
 
     def evaluate(cursor):
         with patched_environ(settings.as_env()):
-            return raw_delivery_sensor(build_sensor_context(instance=DagsterInstance.ephemeral(), cursor=cursor))
+            return raw_delivery_sensor(
+                build_sensor_context(instance=DagsterInstance.ephemeral(), cursor=cursor)
+            )
 
     with run_lock(settings, "busy-run"):
         waiting = evaluate(None)
     assert "another run is in progress (run busy-run" in waiting.skip_message
-    assert [r.partition_key for r in evaluate(None).run_requests] == ["2024-06-01"]  # once it is free
+    assert [r.partition_key for r in evaluate(None).run_requests] == [
+        "2024-06-01"
+    ]  # once it is free
 
 
 def test_the_root_cause_is_found_through_causes_and_handled_errors():
@@ -386,4 +478,6 @@ def test_the_root_cause_is_found_through_causes_and_handled_errors():
             raise ValueError('Error occurred while executing op "raw__declarations":') from exc
     except ValueError:
         info = serializable_error_info_from_exc_info(sys.exc_info())
-    assert root_cause(info) == "No space left on device while writing /data/work/warehouse.duckdb.wal"
+    assert (
+        root_cause(info) == "No space left on device while writing /data/work/warehouse.duckdb.wal"
+    )

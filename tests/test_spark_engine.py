@@ -66,11 +66,18 @@ def test_spark_publishes_the_marts_the_duckdb_build_publishes(engines):
     assert compare_marts(str(duck.published_db), str(spark.published_db)) == []
     with duckdb.connect(str(spark.published_db), read_only=True) as con:
         # the seed loader's quoting: catalog texts with apostrophes arrive whole
-        assert con.execute("SELECT count(*) FROM marts.kpi_catalog WHERE definition LIKE '%''%'").fetchone()[0] > 0
+        assert (
+            con.execute(
+                "SELECT count(*) FROM marts.kpi_catalog WHERE definition LIKE '%''%'"
+            ).fetchone()[0]
+            > 0
+        )
         assert con.execute("SELECT count(*) FROM marts.fct_declarations").fetchone()[0] > 0
     # the lake: the raw layer by month, and Spark's tables beside it
     assert (spark.lake_dir / "raw" / "declarations" / "_month=2024-01-01").is_dir()
-    assert (spark.spark_warehouse_dir / "marts.db" / "fct_declarations" / "month=2024-01-01").is_dir()
+    assert (
+        spark.spark_warehouse_dir / "marts.db" / "fct_declarations" / "month=2024-01-01"
+    ).is_dir()
     assert not (duck.lake_dir).exists()
 
 
@@ -79,7 +86,11 @@ def test_a_month_added_on_spark_rewrites_only_the_window_and_matches_duckdb(engi
     duck, spark = engines
     facts = spark.spark_warehouse_dir / "marts.db" / "fct_declarations"
     lake = spark.lake_dir / "raw" / "declarations"
-    before = {folder: part_files(folder) for folder in (*facts.iterdir(), *lake.iterdir()) if folder.is_dir()}
+    before = {
+        folder: part_files(folder)
+        for folder in (*facts.iterdir(), *lake.iterdir())
+        if folder.is_dir()
+    }
     month = date.fromisoformat(f"{ADDED_MONTH}-01")
     for settings in (duck, spark):
         copy_sample_months(settings.raw_dir, [ADDED_MONTH])
@@ -88,21 +99,42 @@ def test_a_month_added_on_spark_rewrites_only_the_window_and_matches_duckdb(engi
     # Spark's fact partitions before the build window, and the lake's declarations of months
     # no load changed, are the very files the first run wrote
     month_from, _ = build_window(spark)
-    kept = [folder for folder in before if folder.parent == facts and folder.name < f"month={month_from}"]
-    assert kept, f"no fact month before the window [{month_from}, ...): the check would prove nothing"
+    kept = [
+        folder
+        for folder in before
+        if folder.parent == facts and folder.name < f"month={month_from}"
+    ]
+    assert kept, (
+        f"no fact month before the window [{month_from}, ...): the check would prove nothing"
+    )
     kept += [folder for folder in before if folder.parent == lake]
-    assert {folder: part_files(folder) for folder in kept} == {folder: before[folder] for folder in kept}
-    assert (spark.spark_warehouse_dir / "marts.db" / "fct_declarations" / f"month={ADDED_MONTH}-01").is_dir()
+    assert {folder: part_files(folder) for folder in kept} == {
+        folder: before[folder] for folder in kept
+    }
+    assert (
+        spark.spark_warehouse_dir / "marts.db" / "fct_declarations" / f"month={ADDED_MONTH}-01"
+    ).is_dir()
     with duckdb.connect(str(spark.published_db), read_only=True) as con:
-        months = [r[0] for r in con.execute("SELECT DISTINCT month FROM marts.fct_declarations ORDER BY 1").fetchall()]
+        months = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT month FROM marts.fct_declarations ORDER BY 1"
+            ).fetchall()
+        ]
     assert months[-1] == month
 
 
 def test_engine_settings_are_checked_at_start(tmp_path, monkeypatch):
-    with pytest.raises(SettingsError, match="CUSTOMS_KPI_ENGINE='flink' must be one of: duckdb, spark"):
+    with pytest.raises(
+        SettingsError, match="CUSTOMS_KPI_ENGINE='flink' must be one of: duckdb, spark"
+    ):
         make_settings(tmp_path, CUSTOMS_KPI_ENGINE="flink")
-    with pytest.raises(SettingsError, match="CUSTOMS_KPI_SPARK_CONF: 'spark.executor.memory' is not key=value"):
-        make_settings(tmp_path, CUSTOMS_KPI_SPARK_CONF="spark.sql.shuffle.partitions=4 spark.executor.memory")
+    with pytest.raises(
+        SettingsError, match="CUSTOMS_KPI_SPARK_CONF: 'spark.executor.memory' is not key=value"
+    ):
+        make_settings(
+            tmp_path, CUSTOMS_KPI_SPARK_CONF="spark.sql.shuffle.partitions=4 spark.executor.memory"
+        )
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(SettingsError, match=r"CUSTOMS_KPI_ENGINE=spark needs Java 17"):
@@ -110,9 +142,13 @@ def test_engine_settings_are_checked_at_start(tmp_path, monkeypatch):
 
 
 def test_spark_settings_come_from_the_defaults_then_the_conf_setting(tmp_path):
-    settings = make_settings(tmp_path, CUSTOMS_KPI_ENGINE="spark", CUSTOMS_KPI_SPARK_MASTER="spark://host:7077",
-                             CUSTOMS_KPI_SPARK_CONF="spark.sql.shuffle.partitions=64 spark.executor.cores=4",
-                             CUSTOMS_KPI_LAKE_DIR=str(tmp_path / "shared"))
+    settings = make_settings(
+        tmp_path,
+        CUSTOMS_KPI_ENGINE="spark",
+        CUSTOMS_KPI_SPARK_MASTER="spark://host:7077",
+        CUSTOMS_KPI_SPARK_CONF="spark.sql.shuffle.partitions=64 spark.executor.cores=4",
+        CUSTOMS_KPI_LAKE_DIR=str(tmp_path / "shared"),
+    )
     params = settings.spark_params()
     assert params["spark.master"] == "spark://host:7077"
     assert params["spark.sql.shuffle.partitions"] == "64" and params["spark.executor.cores"] == "4"

@@ -31,13 +31,19 @@ SAMPLE = PROJECT_ROOT / "data" / "raw"
 
 def kpis(settings) -> dict[tuple[str, date], tuple]:
     with open_published(settings.published_db) as con:
-        return {(k, m): (v, n, ytd, status, quality) for k, m, v, n, ytd, status, quality in con.execute(
-            "SELECT kpi_id, month, value, n, ytd_value, status, quality FROM marts.kpi_monthly").fetchall()}
+        return {
+            (k, m): (v, n, ytd, status, quality)
+            for k, m, v, n, ytd, status, quality in con.execute(
+                "SELECT kpi_id, month, value, n, ytd_value, status, quality FROM marts.kpi_monthly"
+            ).fetchall()
+        }
 
 
 def month_of(settings, table: str) -> list[tuple]:
     with open_published(settings.published_db) as con:
-        return con.execute(f"SELECT * FROM marts.{table} WHERE month = ? ORDER BY ALL", [MAR]).fetchall()
+        return con.execute(
+            f"SELECT * FROM marts.{table} WHERE month = ? ORDER BY ALL", [MAR]
+        ).fetchall()
 
 
 def feeds_of(kpi_id: str) -> set[str]:
@@ -53,8 +59,11 @@ def faulty(tmp_path_factory):
     shutil.copytree(SAMPLE, settings.raw_dir)
     first = run_pipeline(settings, out=io.StringIO())
     assert first.success, first.failures
-    before = {"kpis": kpis(settings), "fct_declarations": month_of(settings, "fct_declarations"),
-              "trs_monthly": month_of(settings, "trs_monthly")}
+    before = {
+        "kpis": kpis(settings),
+        "fct_declarations": month_of(settings, "fct_declarations"),
+        "trs_monthly": month_of(settings, "trs_monthly"),
+    }
     # manual: the header only; declarations: a quarter of the rows
     (manual,) = (settings.raw_dir / "manual" / "2025-03").iterdir()
     manual.write_bytes(manual.read_bytes().splitlines(keepends=True)[0])
@@ -69,10 +78,20 @@ def faulty(tmp_path_factory):
 def test_the_run_exits_non_zero_naming_each_withheld_feed_month(faulty):
     settings, _, outcome, output = faulty
     assert not outcome.success
-    decl = [f for f in outcome.failures if f.startswith("withheld: declarations 2025-03: quality suite failed: "
-                                                        "row_count_ratio = 0.2")]
-    manual = [f for f in outcome.failures if f.startswith("withheld: manual 2025-03: quality suite failed: "
-                                                          "row_count = 0, expected at least 1")]
+    decl = [
+        f
+        for f in outcome.failures
+        if f.startswith(
+            "withheld: declarations 2025-03: quality suite failed: row_count_ratio = 0.2"
+        )
+    ]
+    manual = [
+        f
+        for f in outcome.failures
+        if f.startswith(
+            "withheld: manual 2025-03: quality suite failed: row_count = 0, expected at least 1"
+        )
+    ]
     assert len(decl) == 1 and len(manual) == 1, outcome.failures
     assert "time_to_import_aeo" in decl[0] and "advance_rulings" in manual[0]
     assert "published, except the KPI values of" in output
@@ -91,18 +110,26 @@ def test_withheld_values_are_null_with_their_reason_and_every_other_value_is_as_
     # what is withheld: the KPIs of March that read the two feeds, and the lane KPIs that read the
     # lanes whose declarations are now missing (their coverage fails too)
     assert after[("advance_rulings", MAR)][4] == "withheld: manual 2025-03 failed row_count"
-    assert after[("time_to_import_aeo", MAR)][4] == "withheld: declarations 2025-03 failed row_count_ratio"
+    assert (
+        after[("time_to_import_aeo", MAR)][4]
+        == "withheld: declarations 2025-03 failed row_count_ratio"
+    )
     assert {m for (_, m) in withheld} <= {date(2025, 2, 1), MAR}
-    for (kpi_id, month) in withheld:
+    for kpi_id, month in withheld:
         assert feeds_of(kpi_id) & {"manual", "declarations", "lanes"}, kpi_id
-    assert after[("drawback_claims_aeo", MAR)][4] == "ok" and after[("sla_timely_processing_rate", MAR)][4] == "ok"
+    assert (
+        after[("drawback_claims_aeo", MAR)][4] == "ok"
+        and after[("sla_timely_processing_rate", MAR)][4] == "ok"
+    )
     # every other value of every month, as published before the faulty deliveries
     for key, (value, n, _, _, quality) in after.items():
         if key in withheld:
             continue
         old_value, old_n = before["kpis"][key][:2]
         assert quality == "ok" and n == old_n, key
-        assert (value is None) == (old_value is None) and (value is None or value == pytest.approx(old_value, rel=1e-9)), key
+        assert (value is None) == (old_value is None) and (
+            value is None or value == pytest.approx(old_value, rel=1e-9)
+        ), key
 
 
 def test_the_declarations_and_trs_of_the_withheld_month_keep_what_was_published(faulty):
@@ -147,8 +174,13 @@ def test_the_scorecard_shows_withheld_cells_with_the_reason_on_hover(faulty):
         (Path(keep) / "report-withheld-2025-03.png").write_bytes(png)
     assert visit.console_errors == [] and visit.failed_requests == [], visit
     by_id = {r["id"]: r for r in rows}
-    assert by_id["kpi-advance_rulings"]["cells"] == ["withheld: manual 2025-03 failed row_count"] * 2
-    assert by_id["kpi-time_to_import_aeo"]["cells"][0] == "withheld: declarations 2025-03 failed row_count_ratio"
+    assert (
+        by_id["kpi-advance_rulings"]["cells"] == ["withheld: manual 2025-03 failed row_count"] * 2
+    )
+    assert (
+        by_id["kpi-time_to_import_aeo"]["cells"][0]
+        == "withheld: declarations 2025-03 failed row_count_ratio"
+    )
     assert "gradient" in by_id["kpi-time_to_import_aeo"]["background"]  # drawn distinctly
     assert "kpi-drawback_claims_aeo" not in by_id
 
@@ -158,14 +190,34 @@ def test_an_override_lets_the_month_through_and_says_so(faulty, capsys):
 
     settings, *_ = faulty
     with patched_environ(settings.as_env()):
-        assert main(["override", "--feed", "declarations", "--month", "2025-03", "--by", "A. Operator",
-                     "--reason", "partial extract confirmed"]) == 0
+        assert (
+            main(
+                [
+                    "override",
+                    "--feed",
+                    "declarations",
+                    "--month",
+                    "2025-03",
+                    "--by",
+                    "A. Operator",
+                    "--reason",
+                    "partial extract confirmed",
+                ]
+            )
+            == 0
+        )
     outcome = run_pipeline(settings, out=io.StringIO())
     assert not outcome.success  # the manual month is still withheld
-    assert sorted(f.split(":")[1].strip() for f in outcome.failures if f.startswith("withheld: ")) == [
-        "lanes 2025-03", "manual 2025-03"]  # the lanes still name declarations the partial extract lacks
+    assert sorted(
+        f.split(":")[1].strip() for f in outcome.failures if f.startswith("withheld: ")
+    ) == [
+        "lanes 2025-03",
+        "manual 2025-03",
+    ]  # the lanes still name declarations the partial extract lacks
     after = kpis(settings)
-    assert after[("time_to_import_aeo", MAR)][4] == "override: A. Operator, partial extract confirmed"
+    assert (
+        after[("time_to_import_aeo", MAR)][4] == "override: A. Operator, partial extract confirmed"
+    )
     assert after[("time_to_import_aeo", MAR)][0] is not None
     assert len(month_of(settings, "fct_declarations")) < 300  # the accepted partial delivery
     state = {(s.feed, s.month): s for s in collect_status(settings, today=date(2026, 1, 5))}

@@ -1,6 +1,5 @@
 """The dbt models as Dagster assets: one `dbt build` per run over its month window."""
 
-
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -8,7 +7,12 @@ from datetime import datetime, timezone
 from typing import Any, Optional
 
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, Config, PartitionsDefinition
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    dbt_assets,
+)
 
 from dagster_project.ingest.schema import ensure_raw_schema
 from dagster_project.quality.ledger import write_gate_states
@@ -41,7 +45,9 @@ class DbtBuildConfig(Config):
 
 def last_build_engine(con) -> str:
     """The engine of the last successful build (a warehouse from before the setting: duckdb)."""
-    row = con.execute("SELECT engine FROM meta.build_engine ORDER BY built_at DESC LIMIT 1").fetchone()
+    row = con.execute(
+        "SELECT engine FROM meta.build_engine ORDER BY built_at DESC LIMIT 1"
+    ).fetchone()
     return row[0] if row else "duckdb"
 
 
@@ -51,12 +57,16 @@ def prepare_window(settings, months) -> tuple[Any, datetime]:
     taken_at = datetime.now(timezone.utc).replace(tzinfo=None)
     with work_db(settings) as con:
         ensure_raw_schema(con)
-        dirty = [r[0] for r in con.execute("SELECT DISTINCT month FROM meta.dirty_months").fetchall()]
+        dirty = [
+            r[0] for r in con.execute("SELECT DISTINCT month FROM meta.dirty_months").fetchall()
+        ]
         loaded = [r[0] for r in con.execute("SELECT DISTINCT month FROM raw.load_audit").fetchall()]
         window = build_window(months, dirty, loaded)
         con.execute("DELETE FROM meta.build_window")
         if window:
-            con.execute("INSERT INTO meta.build_window VALUES (?, ?)", [window.month_from, window.month_to])
+            con.execute(
+                "INSERT INTO meta.build_window VALUES (?, ?)", [window.month_from, window.month_to]
+            )
         write_gate_states(con, settings.tz)
     return window, taken_at
 
@@ -71,7 +81,9 @@ def clear_dirty(settings, taken_at: datetime, window, full_refresh: bool) -> Non
         con.execute("DELETE FROM meta.build_engine")
         con.execute("INSERT INTO meta.build_engine VALUES (?, ?)", [settings.engine, taken_at])
         if months:
-            con.executemany("INSERT INTO meta.unpublished_months VALUES (?, ?)", [[m, taken_at] for m in months])
+            con.executemany(
+                "INSERT INTO meta.unpublished_months VALUES (?, ?)", [[m, taken_at] for m in months]
+            )
         con.execute("COMMIT")
 
 
@@ -89,7 +101,10 @@ def build_dbt_assets(partitions: PartitionsDefinition):
         name="customs_dbt_models",
     )
     def customs_dbt_models(
-        context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, config: DbtBuildConfig
+        context: AssetExecutionContext,
+        dbt: DbtCliResource,
+        warehouse: WarehouseResource,
+        config: DbtBuildConfig,
     ):
         settings = warehouse.settings()
         window, taken_at = prepare_window(settings, context_months(context))
@@ -97,11 +112,12 @@ def build_dbt_assets(partitions: PartitionsDefinition):
         with warehouse.work_db(settings) as con:
             previous = last_build_engine(con)
             if previous != settings.engine:
-                context.log.info(f"the last build ran on {previous}: a full build on {settings.engine}")
+                context.log.info(
+                    f"the last build ran on {previous}: a full build on {settings.engine}"
+                )
                 full_refresh = True
             lake = (
-                export_lake(con, settings, full=full_refresh)
-                if settings.engine == "spark" else []
+                export_lake(con, settings, full=full_refresh) if settings.engine == "spark" else []
             )
         if window:
             context.log.info(
@@ -119,7 +135,9 @@ def build_dbt_assets(partitions: PartitionsDefinition):
             yield from invocation.stream()
         if settings.engine == "spark":
             counts = marts_from_spark(settings)
-            context.log.info("marts read back from Spark: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
+            context.log.info(
+                "marts read back from Spark: " + ", ".join(f"{t} {n}" for t, n in counts.items())
+            )
         clear_dirty(settings, taken_at, window, full_refresh)
 
     return customs_dbt_models
@@ -128,7 +146,9 @@ def build_dbt_assets(partitions: PartitionsDefinition):
 def dbt_resource() -> DbtCliResource:
     """dbt from this interpreter's environment (.venv/bin/dbt), whatever the PATH, started through
     `customs-kpi-dbt` so that it ends with the run's process (transform/child.py)."""
-    return DbtCliResource(project_dir=dbt_project(), dbt_executable=str(Path(sys.executable).with_name(DBT_CHILD)))
+    return DbtCliResource(
+        project_dir=dbt_project(), dbt_executable=str(Path(sys.executable).with_name(DBT_CHILD))
+    )
 
 
 def marts_asset_keys(assets_def) -> list[AssetKey]:

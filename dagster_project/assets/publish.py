@@ -1,6 +1,5 @@
 """Publishing: the marts become the file BI tools and analysts open."""
 
-
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -21,10 +20,14 @@ PUBLISHED_KEY = AssetKey(["published_warehouse"])
 
 
 def rows_table(tables: dict[str, int]) -> str:
-    return "| table | rows |\n|---|---:|\n" + "\n".join(f"| marts.{t} | {n:,} |" for t, n in tables.items())
+    return "| table | rows |\n|---|---:|\n" + "\n".join(
+        f"| marts.{t} | {n:,} |" for t, n in tables.items()
+    )
 
 
-def build_publish_asset(upstream: list[AssetKey], partitions: PartitionsDefinition) -> AssetsDefinition:
+def build_publish_asset(
+    upstream: list[AssetKey], partitions: PartitionsDefinition
+) -> AssetsDefinition:
     @asset(
         key=PUBLISHED_KEY,
         deps=upstream,
@@ -38,14 +41,18 @@ def build_publish_asset(upstream: list[AssetKey], partitions: PartitionsDefiniti
         "(refuses to publish without CUSTOMS_KPI_SECRET, except in the demo).",
         pool="warehouse_db",
     )
-    def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    def published_warehouse(
+        context: AssetExecutionContext, warehouse: WarehouseResource
+    ) -> MaterializeResult:
         settings = warehouse.settings()
         try:
             secret, key_source = resolve_secret(settings)
         except MissingSecret as exc:
             raise Failure(description=str(exc), allow_retries=False) from exc
         if not settings.secret:
-            context.log.warning(f"demo run: trader ids pseudonymised with the generated {key_source}")
+            context.log.warning(
+                f"demo run: trader ids pseudonymised with the generated {key_source}"
+            )
         result = publish(settings, secret)
         context.log.info(
             f"published {settings.published_db} with {len(result.tables)} tables and {len(result.views)} views"
@@ -61,8 +68,12 @@ def build_publish_asset(upstream: list[AssetKey], partitions: PartitionsDefiniti
                 "tables": MetadataValue.md(rows_table(result.tables)),
                 "views": ", ".join(result.views) or "none",
                 "months": f"{months[0]} .. {months[1]}" if months[0] else "none",
-                "publish": "changed months only (copy of the last file)" if result.incremental else "in full",
-                "pseudonym key": "CUSTOMS_KPI_SECRET" if settings.secret else "demo key (generated)",
+                "publish": "changed months only (copy of the last file)"
+                if result.incremental
+                else "in full",
+                "pseudonym key": "CUSTOMS_KPI_SECRET"
+                if settings.secret
+                else "demo key (generated)",
                 **{f"rows/{t}": n for t, n in result.tables.items()},
             }
         )

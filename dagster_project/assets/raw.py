@@ -1,6 +1,5 @@
 """Raw-layer assets: one monthly-partitioned asset per feed of the contract."""
 
-
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -36,7 +35,11 @@ def raw_asset_key(feed: Feed) -> AssetKey:
 def contract_schema(feed: Feed) -> TableSchema:
     return TableSchema(
         columns=[
-            TableColumn(c.name, c.type_label, description=c.description + (" (required)" if c.required else ""))
+            TableColumn(
+                c.name,
+                c.type_label,
+                description=c.description + (" (required)" if c.required else ""),
+            )
             for c in feed.columns
         ]
     )
@@ -46,7 +49,9 @@ def summarise(results: list[LoadResult]) -> str:
     lines = ["| month | files | read | accepted | rejected |", "|---|---|---|---|---|"]
     for r in results:
         if r.delivered:
-            lines.append(f"| {month_key(r.month)} | {len(r.files)} | {r.rows_read} | {r.rows_accepted} | {r.rows_rejected} |")
+            lines.append(
+                f"| {month_key(r.month)} | {len(r.files)} | {r.rows_read} | {r.rows_accepted} | {r.rows_rejected} |"
+            )
         else:
             lines.append(f"| {month_key(r.month)} | no delivery | | | |")
     return "\n".join(lines)
@@ -74,7 +79,12 @@ def build_raw_asset(feed: Feed, partitions: PartitionsDefinition) -> AssetsDefin
             for month in context_months(context):
                 try:
                     result = load_feed_month(
-                        con, feed, month, raw_dir=settings.raw_dir, tz=settings.tz, code_sets=sets,
+                        con,
+                        feed,
+                        month,
+                        raw_dir=settings.raw_dir,
+                        tz=settings.tz,
+                        code_sets=sets,
                         limits=settings.read_limits,
                     )
                 except FileFault as fault:
@@ -91,7 +101,19 @@ def build_raw_asset(feed: Feed, partitions: PartitionsDefinition) -> AssetsDefin
         if faults:
             raise Failure(
                 description="; ".join(str(f) for f in faults),
-                metadata={"faults": MetadataValue.json([{"feed": f.feed, "month": month_key(f.month), "file": f.file, "fault": f.fault} for f in faults])},
+                metadata={
+                    "faults": MetadataValue.json(
+                        [
+                            {
+                                "feed": f.feed,
+                                "month": month_key(f.month),
+                                "file": f.file,
+                                "fault": f.fault,
+                            }
+                            for f in faults
+                        ]
+                    )
+                },
             )
         delivered = [r for r in results if r.delivered]
         return MaterializeResult(
@@ -100,7 +122,9 @@ def build_raw_asset(feed: Feed, partitions: PartitionsDefinition) -> AssetsDefin
                 "rows_accepted": sum(r.rows_accepted for r in delivered),
                 "rows_rejected": sum(r.rows_rejected for r in delivered),
                 "months_delivered": len(delivered),
-                "months_without_delivery": MetadataValue.json([month_key(r.month) for r in results if not r.delivered]),
+                "months_without_delivery": MetadataValue.json(
+                    [month_key(r.month) for r in results if not r.delivered]
+                ),
                 "loads": MetadataValue.md(summarise(results)),
             }
         )
@@ -116,7 +140,9 @@ def build_balance_check(feed: Feed) -> AssetChecksDefinition:
         description="Every row read is accepted or rejected: per file, read = accepted + rejected, "
         "and the raw table and rejects table hold exactly those rows.",
     )
-    def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    def _check(
+        context: AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> AssetCheckResult:
         with warehouse.work_db() as con:
             rows = con.execute(
                 f"""
@@ -140,7 +166,22 @@ def build_balance_check(feed: Feed) -> AssetChecksDefinition:
             severity=AssetCheckSeverity.ERROR,
             metadata={
                 "unbalanced_months": MetadataValue.json(
-                    [dict(zip(["month", "read", "accepted", "rejected", "raw_rows", "reject_rows"], r)) for r in rows]
+                    [
+                        dict(
+                            zip(
+                                [
+                                    "month",
+                                    "read",
+                                    "accepted",
+                                    "rejected",
+                                    "raw_rows",
+                                    "reject_rows",
+                                ],
+                                r,
+                            )
+                        )
+                        for r in rows
+                    ]
                 )
             },
         )

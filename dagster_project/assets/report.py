@@ -1,6 +1,5 @@
 """After publishing: the scorecard report (HTML) and the data dictionary (dbt docs), for people."""
 
-
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
@@ -34,12 +33,16 @@ def build_report_assets(partitions: PartitionsDefinition) -> list[AssetsDefiniti
         "YYYY-MM.html), with baseline, target, actual, YTD, status and inline SVG charts; rendered from "
         "the published warehouse.",
     )
-    def scorecard_report(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    def scorecard_report(
+        context: AssetExecutionContext, warehouse: WarehouseResource
+    ) -> MaterializeResult:
         settings = warehouse.settings()
         out = settings.marts_dir / "report"
         data, files = write_report(settings.published_db, out)
         if not data.months:
-            return MaterializeResult(metadata={"report": MetadataValue.path(str(out / "index.html"))})
+            return MaterializeResult(
+                metadata={"report": MetadataValue.path(str(out / "index.html"))}
+            )
         asked = [m for m in context_months(context) if m in data.months]
         month = asked[-1] if asked else data.months[-1]
         page = out / f"{month_key(month)}.html"
@@ -67,7 +70,9 @@ def build_report_assets(partitions: PartitionsDefinition) -> list[AssetsDefiniti
         "table and column; `make docs` serves it on 127.0.0.1.",
         pool="warehouse_db",
     )
-    def data_dictionary(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    def data_dictionary(
+        context: AssetExecutionContext, warehouse: WarehouseResource
+    ) -> MaterializeResult:
         settings = warehouse.settings()
         result = generate_dictionary(settings)
         context.log.info(f"data dictionary: {result.index}")

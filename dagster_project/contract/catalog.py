@@ -16,7 +16,9 @@ def manual_kpi_ids(seed: Path = KPI_CATALOG_SEED) -> frozenset[str]:
         raise FileNotFoundError(f"KPI catalog seed not found: {seed}")
     with seed.open(newline="", encoding="utf-8") as fh:
         return frozenset(
-            row["kpi_id"].strip().lower() for row in csv.DictReader(fh) if row["source"].strip() == "manual"
+            row["kpi_id"].strip().lower()
+            for row in csv.DictReader(fh)
+            if row["source"].strip() == "manual"
         )
 
 

@@ -188,7 +188,9 @@ def _description(text: str, indent: int) -> list[str]:
     pad = " " * indent
     if len(text) <= FOLD_ABOVE:
         return [f"{pad}description: {_scalar(text)}"]
-    wrapped = textwrap.wrap(text, WIDTH - indent - 2, break_long_words=False, break_on_hyphens=False)
+    wrapped = textwrap.wrap(
+        text, WIDTH - indent - 2, break_long_words=False, break_on_hyphens=False
+    )
     return [f"{pad}description: >", *(f"{pad}  {line}" for line in wrapped)]
 
 
@@ -196,17 +198,30 @@ def _table(table: SourceTable) -> list[str]:
     lines = [f"      - name: {table.name}", *_description(table.description, 8)]
     if table.asset_key:
         key = ", ".join(json.dumps(part) for part in table.asset_key)
-        lines += ["        config:", "          meta:", "            dagster:", f"              asset_key: [{key}]"]
+        lines += [
+            "        config:",
+            "          meta:",
+            "            dagster:",
+            f"              asset_key: [{key}]",
+        ]
     lines.append("        columns:")
     for col in table.columns:
         lines += [f"          - name: {col.name}", *_description(col.description, 12)]
         if col.published_only:
-            lines += ["            config:", "              meta:", "                published_only: true"]
+            lines += [
+                "            config:",
+                "              meta:",
+                "                published_only: true",
+            ]
     return lines
 
 
 def _source(source: Source) -> str:
-    lines = [f"  - name: {source.name}", f"    schema: {source.name}", *_description(source.description, 4)]
+    lines = [
+        f"  - name: {source.name}",
+        f"    schema: {source.name}",
+        *_description(source.description, 4),
+    ]
     tables = "\n\n".join("\n".join(_table(t)) for t in source.tables)
     return "\n".join([*lines, "    tables:", tables])
 

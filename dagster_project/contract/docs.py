@@ -179,7 +179,9 @@ def _feed_section(feed: Feed) -> str:
         lines.append("")
     lines += ["| column | type | req | meaning |", "|---|---|---|---|"]
     for c in feed.columns:
-        lines.append(f"| {c.name} | {c.type_label.replace('|', chr(92) + '|')} | {'req' if c.required else ''} | {c.description} |")
+        lines.append(
+            f"| {c.name} | {c.type_label.replace('|', chr(92) + '|')} | {'req' if c.required else ''} | {c.description} |"
+        )
     if feed.rules:
         lines += ["", "Row rules:", ""]
         lines += [f"* {r.rule_text}" for r in feed.rules]
@@ -188,12 +190,20 @@ def _feed_section(feed: Feed) -> str:
 
 def render() -> str:
     booleans = ", ".join(f"`{t}`/`{f}`" for t, f in zip(TRUE_WORDS, FALSE_WORDS))
-    in_progress = "`.` or ending in " + ", ".join(f"`{x}`" for x in IN_PROGRESS_SUFFIXES[:-1]) + f" or `{IN_PROGRESS_SUFFIXES[-1]}`"
+    in_progress = (
+        "`.` or ending in "
+        + ", ".join(f"`{x}`" for x in IN_PROGRESS_SUFFIXES[:-1])
+        + f" or `{IN_PROGRESS_SUFFIXES[-1]}`"
+    )
     intro = INTRO.replace("{booleans}", booleans).replace("{in_progress}", in_progress)
     intro = intro.replace("{manifest}", MANIFEST_MARKER).replace("{success}", SUCCESS_MARKER)
     limits = ReadLimits()
-    intro = intro.replace("{max_line}", f"{limits.max_line_bytes:,}").replace("{gzip_ratio}", str(DEFAULT_GZIP_MAX_RATIO))
-    intro = intro.replace("{gzip_floor}", str(limits.gzip_ratio_floor // 2**20)).replace("{gzip_size}", DEFAULT_GZIP_MAX_SIZE)
+    intro = intro.replace("{max_line}", f"{limits.max_line_bytes:,}").replace(
+        "{gzip_ratio}", str(DEFAULT_GZIP_MAX_RATIO)
+    )
+    intro = intro.replace("{gzip_floor}", str(limits.gzip_ratio_floor // 2**20)).replace(
+        "{gzip_size}", DEFAULT_GZIP_MAX_SIZE
+    )
     intro = intro.replace("{{", "{").replace("}}", "}")
     parts = [intro]
     parts += [_feed_section(f) for f in FEEDS]

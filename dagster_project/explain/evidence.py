@@ -24,11 +24,11 @@ FORMULAS = {
     "mean": "mean of the measure ({measure}) over the records; n = records averaged",
     "share": "100 × records in the numerator ÷ records in the denominator; n = denominator records",
     "weighted_share": "100 × Σ measure ({measure}) of the numerator ÷ Σ measure of the denominator; "
-                      "n = denominator records",
+    "n = denominator records",
     "count": "number of records (null when a feed it reads had no delivery for the month: {feeds})",
     "distinct_count": "number of distinct records (record_id) in the numerator",
     "change_pct": "100 × (records in the numerator − records in the denominator) ÷ records in the denominator; "
-                  "numerator: operators at the month's end, denominator: a year earlier",
+    "numerator: operators at the month's end, denominator: a year earlier",
     "sla_rate": "100 × records on time (numerator) ÷ (records due + ½ × Σ delay days of the records due)",
     "manual": "the value delivered in the manual feed (the record: file:line)",
 }
@@ -48,7 +48,9 @@ class KpiSpec:
 
     @property
     def formula(self) -> str:
-        return FORMULAS[self.aggregation].format(measure=self.measure, feeds=", ".join(self.feeds) or "none")
+        return FORMULAS[self.aggregation].format(
+            measure=self.measure, feeds=", ".join(self.feeds) or "none"
+        )
 
 
 @lru_cache(maxsize=1)
@@ -98,7 +100,9 @@ GROUP BY kpi_id, month
 """
 
 
-def summaries(con, kpi_id: str | None = None, month: date | None = None) -> dict[tuple[str, date], Summary]:
+def summaries(
+    con, kpi_id: str | None = None, month: date | None = None
+) -> dict[tuple[str, date], Summary]:
     """Summary of the evidence per (kpi_id, month), for one KPI and/or month or all."""
     clauses, params = [], []
     if kpi_id is not None:
@@ -116,7 +120,10 @@ def summaries(con, kpi_id: str | None = None, month: date | None = None) -> dict
 
 def deliveries(con) -> set[tuple[str, date]]:
     """(feed, month) pairs with a delivery, from the published load ledger."""
-    return {(f, m) for f, m in con.execute("SELECT DISTINCT feed, month FROM marts.load_audit").fetchall()}
+    return {
+        (f, m)
+        for f, m in con.execute("SELECT DISTINCT feed, month FROM marts.load_audit").fetchall()
+    }
 
 
 def recompute(spec: KpiSpec, s: Summary, delivered: bool = True) -> tuple[float | None, int | None]:
@@ -202,14 +209,35 @@ class Explanation:
         return records_sql(self.kpi_id, self.month)
 
 
-CATALOG_COLUMNS = ("kpi_id", "kpi_group", "indicator", "definition", "unit", "direction", "basis", "source",
-                   "department")
-PUBLISHED_COLUMNS = ("value", "n", "ytd_value", "baseline", "target", "status", "progress_pct", "quality")
+CATALOG_COLUMNS = (
+    "kpi_id",
+    "kpi_group",
+    "indicator",
+    "definition",
+    "unit",
+    "direction",
+    "basis",
+    "source",
+    "department",
+)
+PUBLISHED_COLUMNS = (
+    "value",
+    "n",
+    "ytd_value",
+    "baseline",
+    "target",
+    "status",
+    "progress_pct",
+    "quality",
+)
 
 
 def catalog(con) -> dict[str, dict]:
     cols = ", ".join(CATALOG_COLUMNS)
-    return {r[0]: dict(zip(CATALOG_COLUMNS, r)) for r in con.execute(f"SELECT {cols} FROM marts.kpi_catalog").fetchall()}
+    return {
+        r[0]: dict(zip(CATALOG_COLUMNS, r))
+        for r in con.execute(f"SELECT {cols} FROM marts.kpi_catalog").fetchall()
+    }
 
 
 def published_rows(con, month: date | None = None) -> dict[tuple[str, date], dict]:
@@ -217,16 +245,28 @@ def published_rows(con, month: date | None = None) -> dict[tuple[str, date], dic
     where, params = ("WHERE month = ?", [month]) if month is not None else ("", [])
     return {
         (r[0], r[1]): dict(zip(PUBLISHED_COLUMNS, r[2:]))
-        for r in con.execute(f"SELECT kpi_id, month, {cols} FROM marts.kpi_monthly {where}", params).fetchall()
+        for r in con.execute(
+            f"SELECT kpi_id, month, {cols} FROM marts.kpi_monthly {where}", params
+        ).fetchall()
     }
 
 
-def build(spec: KpiSpec, cat: dict, kpi_id: str, month: date, published: dict, summary: Summary | None,
-          delivered_pairs: set[tuple[str, date]], top: list[tuple]) -> Explanation:
+def build(
+    spec: KpiSpec,
+    cat: dict,
+    kpi_id: str,
+    month: date,
+    published: dict,
+    summary: Summary | None,
+    delivered_pairs: set[tuple[str, date]],
+    top: list[tuple],
+) -> Explanation:
     s = summary or Summary()
     delivered = all((feed, month) in delivered_pairs for feed in spec.feeds)
     value, n = recompute(spec, s, delivered)
-    if str(published.get("quality") or "").startswith("withheld"):  # no published value, no evidence
+    if str(published.get("quality") or "").startswith(
+        "withheld"
+    ):  # no published value, no evidence
         value, n = None, None
     return Explanation(kpi_id, month, cat, published, spec, s, value, n, delivered, top)
 
@@ -236,18 +276,24 @@ def explain(con, kpi_id: str, month: date, rows: int = 20) -> Explanation:
     unknown or the month is not published."""
     cat = catalog(con)
     if kpi_id not in cat:
-        raise ExplainError(f"unknown KPI {kpi_id!r}: not in marts.kpi_catalog (e.g. {', '.join(sorted(cat)[:3])})")
+        raise ExplainError(
+            f"unknown KPI {kpi_id!r}: not in marts.kpi_catalog (e.g. {', '.join(sorted(cat)[:3])})"
+        )
     specs = kpi_specs()
     if kpi_id not in specs:
         raise ExplainError(f"KPI {kpi_id!r} has no evidence rule in {SPEC_FILE}")
     published = published_rows(con, month).get((kpi_id, month))
     if published is None:
-        first, last = con.execute("SELECT min(month), max(month) FROM marts.kpi_monthly").fetchall()[0]
+        first, last = con.execute(
+            "SELECT min(month), max(month) FROM marts.kpi_monthly"
+        ).fetchall()[0]
         span = f"{first:%Y-%m} to {last:%Y-%m}" if first else "no month"
         raise ExplainError(f"month {month:%Y-%m} is not published (marts.kpi_monthly holds {span})")
     summary = summaries(con, kpi_id, month).get((kpi_id, month))
     top = records(con, kpi_id, month, rows) if rows else []
-    return build(specs[kpi_id], cat[kpi_id], kpi_id, month, published, summary, deliveries(con), top)
+    return build(
+        specs[kpi_id], cat[kpi_id], kpi_id, month, published, summary, deliveries(con), top
+    )
 
 
 def explain_all(con, top_rows: int = 20) -> dict[tuple[str, date], Explanation]:
@@ -269,6 +315,14 @@ def explain_all(con, top_rows: int = 20) -> dict[tuple[str, date], Explanation]:
     out = {}
     for (kpi_id, month), published in published_rows(con).items():
         if kpi_id in specs and kpi_id in cat:
-            out[(kpi_id, month)] = build(specs[kpi_id], cat[kpi_id], kpi_id, month, published,
-                                         sums.get((kpi_id, month)), delivered, tops.get((kpi_id, month), []))
+            out[(kpi_id, month)] = build(
+                specs[kpi_id],
+                cat[kpi_id],
+                kpi_id,
+                month,
+                published,
+                sums.get((kpi_id, month)),
+                delivered,
+                tops.get((kpi_id, month), []),
+            )
     return out

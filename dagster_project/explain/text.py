@@ -37,11 +37,19 @@ def render(e: Explanation) -> str:
         f"{s.numerator} in the numerator, {s.denominator} in the denominator",
     ]
     if e.spec.feeds and not e.delivered:
-        lines.append(f"             (no delivery of {', '.join(e.spec.feeds)} for the month: the count is null)")
+        lines.append(
+            f"             (no delivery of {', '.join(e.spec.feeds)} for the month: the count is null)"
+        )
     if e.quality.startswith("withheld"):
-        lines.append("check:       withheld by the quality gate: no value is published, no record is listed")
+        lines.append(
+            "check:       withheld by the quality gate: no value is published, no record is listed"
+        )
     elif e.matches:
-        tol = "exactly" if e.spec.aggregation in ("count", "distinct_count", "manual") else "within 1e-9 relative"
+        tol = (
+            "exactly"
+            if e.spec.aggregation in ("count", "distinct_count", "manual")
+            else "within 1e-9 relative"
+        )
         lines.append(f"check:       the records give the published value ({tol}) and n")
     else:
         lines += [
@@ -52,7 +60,9 @@ def render(e: Explanation) -> str:
         ]
     lines += ["", f"records (first {len(e.top)}, those contributing most first):"]
     if e.top:
-        widths = [max(len(h), *(len(fmt(r[i])) for r in e.top)) for i, h in enumerate(RECORD_COLUMNS)]
+        widths = [
+            max(len(h), *(len(fmt(r[i])) for r in e.top)) for i, h in enumerate(RECORD_COLUMNS)
+        ]
         lines.append("  " + "  ".join(h.ljust(w) for h, w in zip(RECORD_COLUMNS, widths)))
         for r in e.top:
             lines.append("  " + "  ".join(fmt(v).ljust(w) for v, w in zip(r, widths)))

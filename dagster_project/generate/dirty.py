@@ -51,33 +51,90 @@ LINE_KINDS = ("too_few_fields", "too_many_fields")
 
 # Faults per clean row, by feed (the small feeds get higher rates so that each kind shows up).
 FEED_FAULTS: dict[str, tuple[tuple[str, float], ...]] = {
-    "declarations": tuple((k, 1.5e-4) for k in (
-        "missing_required", "bad_timestamp", "bad_number", "bad_bool", "bad_code", "bad_country",
-        "bad_pattern", "out_of_range", "too_few_fields", "too_many_fields", "duplicate_id_in_month",
-        "duplicate_id_earlier_month", "anchor_outside_month", "release_before_lodgement",
-    )),
-    "lanes": tuple((k, 2.5e-4) for k in (
-        "missing_required", "bad_timestamp", "bad_code", "anchor_outside_month", "too_few_fields",
-        "too_many_fields",
-    )),
-    "drawback": tuple((k, 2.5e-3) for k in (
-        "missing_required", "bad_timestamp", "bad_number", "bad_code", "anchor_outside_month",
-        "duplicate_id_in_month", "duplicate_id_earlier_month", "decided_before_lodged",
-        "approved_above_claimed", "decided_missing",
-    )),
-    "tickets": tuple((k, 1.0e-3) for k in (
-        "missing_required", "bad_timestamp", "bad_code", "anchor_outside_month", "too_few_fields",
-        "too_many_fields", "duplicate_id_in_month", "duplicate_id_earlier_month", "sr_without_due",
-        "resolved_before_opened",
-    )),
-    "aeo_register": tuple((k, 2.5e-3) for k in (
-        "missing_required", "bad_timestamp", "bad_code", "bad_date", "duplicate_id_in_month",
-        "approved_without_valid_from", "decided_missing",
-    )),
-    "manual": tuple((k, 0.02) for k in ("unknown_kpi_id", "not_manual_kpi", "duplicate_kpi_id", "bad_number")),
+    "declarations": tuple(
+        (k, 1.5e-4)
+        for k in (
+            "missing_required",
+            "bad_timestamp",
+            "bad_number",
+            "bad_bool",
+            "bad_code",
+            "bad_country",
+            "bad_pattern",
+            "out_of_range",
+            "too_few_fields",
+            "too_many_fields",
+            "duplicate_id_in_month",
+            "duplicate_id_earlier_month",
+            "anchor_outside_month",
+            "release_before_lodgement",
+        )
+    ),
+    "lanes": tuple(
+        (k, 2.5e-4)
+        for k in (
+            "missing_required",
+            "bad_timestamp",
+            "bad_code",
+            "anchor_outside_month",
+            "too_few_fields",
+            "too_many_fields",
+        )
+    ),
+    "drawback": tuple(
+        (k, 2.5e-3)
+        for k in (
+            "missing_required",
+            "bad_timestamp",
+            "bad_number",
+            "bad_code",
+            "anchor_outside_month",
+            "duplicate_id_in_month",
+            "duplicate_id_earlier_month",
+            "decided_before_lodged",
+            "approved_above_claimed",
+            "decided_missing",
+        )
+    ),
+    "tickets": tuple(
+        (k, 1.0e-3)
+        for k in (
+            "missing_required",
+            "bad_timestamp",
+            "bad_code",
+            "anchor_outside_month",
+            "too_few_fields",
+            "too_many_fields",
+            "duplicate_id_in_month",
+            "duplicate_id_earlier_month",
+            "sr_without_due",
+            "resolved_before_opened",
+        )
+    ),
+    "aeo_register": tuple(
+        (k, 2.5e-3)
+        for k in (
+            "missing_required",
+            "bad_timestamp",
+            "bad_code",
+            "bad_date",
+            "duplicate_id_in_month",
+            "approved_without_valid_from",
+            "decided_missing",
+        )
+    ),
+    "manual": tuple(
+        (k, 0.02) for k in ("unknown_kpi_id", "not_manual_kpi", "duplicate_kpi_id", "bad_number")
+    ),
 }
 
-BAD_TIMESTAMPS = ("2024-02-30 10:00:00", "31.01.2024 10:15", "2024-13-02 08:00", "25:00 2024-01-15", "not recorded")
+BAD_TIMESTAMPS = (
+    "2024-02-30 10:00:00",
+    "31.01.2024 10:15",
+    "2024-13-02 08:00",
+    "25:00 2024-01-15",
+    "not recorded",
+)
 BAD_DECIMALS = ("12,500.00", "1 250,75", "12.5.3", "n/a")
 BAD_INTS = ("two", "IV", "4a")
 BAD_BOOLS = ("maybe", "ja", "-", "Да")
@@ -98,12 +155,16 @@ UNKNOWN_KPIS = ("aeo_acceptance_ratng", "advance_ruling", "officer_deployment")
 NOT_MANUAL_KPIS = ("system_failures", "paperless_share", "sla_timely_processing_rate")
 
 
-def fault_counts(feed: str, rows_before: int, rows_after: int, phases: dict[str, float]) -> dict[str, int]:
+def fault_counts(
+    feed: str, rows_before: int, rows_after: int, phases: dict[str, float]
+) -> dict[str, int]:
     """Faults of each kind for a month, from the feed's running row count (even spread, no randomness)."""
     counts = {}
     for kind, rate in FEED_FAULTS.get(feed, ()):
         phase = phases[kind]
-        counts[kind] = int(np.floor(rate * rows_after + phase) - np.floor(rate * rows_before + phase))
+        counts[kind] = int(
+            np.floor(rate * rows_after + phase) - np.floor(rate * rows_before + phase)
+        )
     return counts
 
 
@@ -114,7 +175,9 @@ class Dirty:
     frame: Frame
     kind: np.ndarray  # index into KINDS, -1 for a clean row
     column: np.ndarray  # index into the feed's columns of the faulty value, -1 for none
-    cells: dict[str, tuple[np.ndarray, pa.Array]]  # column -> (row positions, text replacing the rendered cell)
+    cells: dict[
+        str, tuple[np.ndarray, pa.Array]
+    ]  # column -> (row positions, text replacing the rendered cell)
 
 
 @dataclass(frozen=True)
@@ -137,8 +200,9 @@ def _columns(feed: Feed, kind: str) -> list[str]:
         "bad_pattern": lambda c: c.pattern is not None,
         "unknown_kpi_id": lambda c: c.type == "code" and c.codes_from is not None,
         "not_manual_kpi": lambda c: c.type == "code" and c.codes_from is not None,
-        "out_of_range": lambda c: (c.type == "int" and c.max_value is not None)
-        or (c.type == "decimal" and not c.signed),
+        "out_of_range": lambda c: (
+            (c.type == "int" and c.max_value is not None) or (c.type == "decimal" and not c.signed)
+        ),
     }[kind]
     names = [c.name for c in cols if pick(c)]
     if not names:
@@ -146,7 +210,9 @@ def _columns(feed: Feed, kind: str) -> list[str]:
     return names
 
 
-def _bad_text(rng: np.random.Generator, feed: Feed, kind: str, column: str, k: int) -> pa.Array | None:
+def _bad_text(
+    rng: np.random.Generator, feed: Feed, kind: str, column: str, k: int
+) -> pa.Array | None:
     if kind == "missing_required":
         return None
     c = feed.column(column)
@@ -180,9 +246,13 @@ def _span(rng: np.random.Generator, k: int, lo_h: float, hi_h: float) -> np.ndar
 Mutation = Callable[[np.random.Generator, Feed, Frame, MonthBounds], str | None]
 
 
-def _anchor_outside(rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds) -> str | None:
+def _anchor_outside(
+    rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds
+) -> str | None:
     k = len(rows)
-    target = np.where(rng.random(k) < 0.5, b.start - _span(rng, k, 1, 72), b.end + _span(rng, k, 1, 72))
+    target = np.where(
+        rng.random(k) < 0.5, b.start - _span(rng, k, 1, 72), b.end + _span(rng, k, 1, 72)
+    )
     _shift(feed, rows, target - rows[feed.anchor])
     return feed.anchor
 
@@ -192,13 +262,17 @@ def _out_of_range(rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBou
     name = column[int(rng.integers(0, len(column)))]
     c = feed.column(name)
     if c.type == "int":
-        rows[name] = np.where(rng.random(len(rows)) < 0.5, int(c.max_value) + 1, int(c.min_value) - 1)
+        rows[name] = np.where(
+            rng.random(len(rows)) < 0.5, int(c.max_value) + 1, int(c.min_value) - 1
+        )
     else:
         rows[name] = -np.maximum(np.nan_to_num(rows[name]), 1.0)
     return name
 
 
-def _release_before(rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds) -> str | None:
+def _release_before(
+    rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds
+) -> str | None:
     rows["released_at"] = rows["lodged_at"] - _span(rng, len(rows), 1, 48)
     return "released_at"
 
@@ -207,24 +281,36 @@ def _decide(rows: Frame) -> None:
     """Make a drawback claim decided (APPROVED unless it already had a decision)."""
     rows["status"] = np.where(rows["status"] == PENDING, APPROVED, rows["status"])
     rows["amount_approved"] = np.where(
-        (rows["status"] == APPROVED) & np.isnan(rows["amount_approved"]), rows["amount_claimed"], rows["amount_approved"]
+        (rows["status"] == APPROVED) & np.isnan(rows["amount_approved"]),
+        rows["amount_claimed"],
+        rows["amount_approved"],
     )
 
 
-def _decided_before(rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds) -> str | None:
+def _decided_before(
+    rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds
+) -> str | None:
     _decide(rows)
     rows["decided_at"] = rows["lodged_at"] - _span(rng, len(rows), 1, 120)
     return "decided_at"
 
 
-def _approved_above(rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds) -> str | None:
+def _approved_above(
+    rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds
+) -> str | None:
     rows["status"] = np.full(len(rows), APPROVED)
-    rows["decided_at"] = np.where(rows["decided_at"] == NAT, rows["lodged_at"] + 3 * DAY, rows["decided_at"])
-    rows["amount_approved"] = np.round(rows["amount_claimed"] * rng.uniform(1.05, 1.6, len(rows)), 2)
+    rows["decided_at"] = np.where(
+        rows["decided_at"] == NAT, rows["lodged_at"] + 3 * DAY, rows["decided_at"]
+    )
+    rows["amount_approved"] = np.round(
+        rows["amount_claimed"] * rng.uniform(1.05, 1.6, len(rows)), 2
+    )
     return "amount_approved"
 
 
-def _decided_missing(rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds) -> str | None:
+def _decided_missing(
+    rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds
+) -> str | None:
     if feed.name == "drawback":
         _decide(rows)
     else:
@@ -234,18 +320,24 @@ def _decided_missing(rng: np.random.Generator, feed: Feed, rows: Frame, b: Month
     return "decided_at"
 
 
-def _sr_without_due(rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds) -> str | None:
+def _sr_without_due(
+    rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds
+) -> str | None:
     rows["ticket_type"] = np.full(len(rows), SERVICE_REQUEST)
     rows["due_at"] = np.full(len(rows), NAT)
     return "due_at"
 
 
-def _resolved_before(rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds) -> str | None:
+def _resolved_before(
+    rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds
+) -> str | None:
     rows["resolved_at"] = rows["opened_at"] - _span(rng, len(rows), 0.2, 24)
     return "resolved_at"
 
 
-def _approved_without_valid_from(rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds) -> str | None:
+def _approved_without_valid_from(
+    rng: np.random.Generator, feed: Feed, rows: Frame, b: MonthBounds
+) -> str | None:
     decided = rows["decided_at"] == NAT
     rows["decided_at"] = np.where(decided, rows["submitted_at"] + 40 * DAY, rows["decided_at"])
     rows["decision"] = np.full(len(rows), 1)
@@ -291,8 +383,15 @@ class Block:
         return self.kind not in COPY_KINDS and self.kind != "duplicate_id_earlier_month"
 
 
-def make_block(rng: np.random.Generator, feed: Feed, kind: str, k: int, clean: Frame, previous: Frame | None,
-               bounds: MonthBounds) -> Block | None:
+def make_block(
+    rng: np.random.Generator,
+    feed: Feed,
+    kind: str,
+    k: int,
+    clean: Frame,
+    previous: Frame | None,
+    bounds: MonthBounds,
+) -> Block | None:
     """k rows with one fault of the kind, from rows of this month (or, for old ids, the month before)."""
     source = previous if kind == "duplicate_id_earlier_month" else clean
     if k <= 0 or source is None or len(source) == 0 or len(clean) == 0:
@@ -314,10 +413,14 @@ def make_block(rng: np.random.Generator, feed: Feed, kind: str, k: int, clean: F
         return Block(kind, rows, MUTATIONS[kind](rng, feed, rows, bounds), None, np.full(k, -1))
     candidates = _columns(feed, kind)
     column = candidates[int(rng.integers(0, len(candidates)))]
-    return Block(kind, rows, column, _bad_text(rng, feed, kind, column, k), np.full(k, -1), string_level=True)
+    return Block(
+        kind, rows, column, _bad_text(rng, feed, kind, column, k), np.full(k, -1), string_level=True
+    )
 
 
-def fresh_ids(feed: Feed, clean: Frame, dirty: Frame, fresh: np.ndarray, fresh_base: int | None) -> None:
+def fresh_ids(
+    feed: Feed, clean: Frame, dirty: Frame, fresh: np.ndarray, fresh_base: int | None
+) -> None:
     """Ids after the month's last clean one (or from `fresh_base`) for the rows that need their own."""
     key = feed.key
     if not key or feed.kind == "manual" or not fresh.any():
@@ -328,16 +431,26 @@ def fresh_ids(feed: Feed, clean: Frame, dirty: Frame, fresh: np.ndarray, fresh_b
     dirty[key] = np.where(fresh, fresh_base + np.cumsum(fresh), dirty[key])
 
 
-def inject(rng: np.random.Generator, feed: Feed, clean: Frame, counts: dict[str, int], bounds: MonthBounds,
-           previous: Frame | None, fresh_base: int | None = None) -> Dirty:
+def inject(
+    rng: np.random.Generator,
+    feed: Feed,
+    clean: Frame,
+    counts: dict[str, int],
+    bounds: MonthBounds,
+    previous: Frame | None,
+    fresh_base: int | None = None,
+) -> Dirty:
     """Add the month's dirty rows to the clean ones at random places (copies after their original).
 
     `fresh_base`: where the dirty rows' own ids start; by default after the
     month's last clean id (a snapshot feed passes a range no real id uses).
     """
     n = len(clean)
-    blocks = [b for kind, k in counts.items()
-              if (b := make_block(rng, feed, kind, k, clean, previous, bounds)) is not None]
+    blocks = [
+        b
+        for kind, k in counts.items()
+        if (b := make_block(rng, feed, kind, k, clean, previous, bounds)) is not None
+    ]
     if not blocks:
         return Dirty(clean, np.full(n, -1), np.full(n, -1), {})
     dirty = Frame.concat(b.rows for b in blocks)
@@ -350,7 +463,11 @@ def inject(rng: np.random.Generator, feed: Feed, clean: Frame, counts: dict[str,
     after_row = np.concatenate([b.after for b in blocks])
     pos = rng.integers(0, n + 1, m)
     copies = after_row >= 0
-    pos[copies] = after_row[copies] + 1 + (rng.random(copies.sum()) * (n - after_row[copies])).astype(np.int64)
+    pos[copies] = (
+        after_row[copies]
+        + 1
+        + (rng.random(copies.sum()) * (n - after_row[copies])).astype(np.int64)
+    )
     order = np.argsort(pos, kind="stable")
     sorted_pos = pos[order]
     final_at = np.empty(m, dtype=np.int64)

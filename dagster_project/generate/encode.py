@@ -26,7 +26,9 @@ import pyarrow.parquet as pq
 
 BOM = b"\xef\xbb\xbf"
 
-RawLines = tuple[np.ndarray, pa.Array]  # sorted row indices, and each one's whole line (no terminator)
+RawLines = tuple[
+    np.ndarray, pa.Array
+]  # sorted row indices, and each one's whole line (no terminator)
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,9 @@ PLAIN = FileFormat()
 
 
 def join_fields(fields: Sequence[pa.Array], delimiter: str) -> pa.Array:
-    return pc.binary_join_element_wise(*fields, delimiter, null_handling="replace", null_replacement="")
+    return pc.binary_join_element_wise(
+        *fields, delimiter, null_handling="replace", null_replacement=""
+    )
 
 
 def csv_lines(fields: Sequence[pa.Array], fmt: FileFormat, raw: RawLines | None = None) -> pa.Array:
@@ -96,7 +100,9 @@ def csv_sink(path: Path, header: Sequence[str], fmt: FileFormat) -> Iterator[Bin
                 stream.close()
 
 
-def write_csv(path: Path, header: Sequence[str], fields: Sequence[pa.Array], fmt: FileFormat = PLAIN) -> None:
+def write_csv(
+    path: Path, header: Sequence[str], fields: Sequence[pa.Array], fmt: FileFormat = PLAIN
+) -> None:
     """A whole (small) CSV in one go."""
     with csv_sink(path, header, fmt) as out:
         if fields and len(fields[0]):

@@ -51,15 +51,18 @@ def choose(rng: np.random.Generator, probs: np.ndarray, group: np.ndarray) -> np
             picked += u >= (cdf[0, j] if len(cdf) == 1 else np.take(cdf[:, j], group))
         return picked
     flat = (cdf + np.arange(len(cdf))[:, None]).ravel()
-    return np.minimum(np.searchsorted(flat, u + group, side="right") - group * k, k - 1).astype(np.int64)
+    return np.minimum(np.searchsorted(flat, u + group, side="right") - group * k, k - 1).astype(
+        np.int64
+    )
 
 
 def draw(rng: np.random.Generator, p: tuple[float, ...] | np.ndarray, n: int) -> np.ndarray:
     return choose(rng, np.asarray([p]), np.zeros(n, dtype=np.int64))
 
 
-def lognormal_hours(rng: np.random.Generator, median_h: np.ndarray | float, sigma: np.ndarray | float,
-                    n: int) -> np.ndarray:
+def lognormal_hours(
+    rng: np.random.Generator, median_h: np.ndarray | float, sigma: np.ndarray | float, n: int
+) -> np.ndarray:
     return np.exp(np.log(median_h) + sigma * rng.standard_normal(n))
 
 
@@ -78,7 +81,11 @@ def release_factor(month: int) -> float:
 def paperless_share(month: int) -> float:
     if month < V.GO_LIVE_MONTH:
         return 0.40
-    return min(0.95, (0.70, 0.86, 0.91)[min(month - V.GO_LIVE_MONTH, 2)] + 0.005 * max(0, month - V.GO_LIVE_MONTH - 2))
+    return min(
+        0.95,
+        (0.70, 0.86, 0.91)[min(month - V.GO_LIVE_MONTH, 2)]
+        + 0.005 * max(0, month - V.GO_LIVE_MONTH - 2),
+    )
 
 
 def pre_arrival_share(month: int) -> float:
@@ -103,8 +110,14 @@ def story_progress(month: int) -> float:
 DECLARATION_CHUNK = 250_000
 
 
-def declarations_month(rng_for: Callable[[str], np.random.Generator], period: Period, i: int, n: int,
-                       traders: Traders, workers: int = 1) -> tuple[Frame, Frame]:
+def declarations_month(
+    rng_for: Callable[[str], np.random.Generator],
+    period: Period,
+    i: int,
+    n: int,
+    traders: Traders,
+    workers: int = 1,
+) -> tuple[Frame, Frame]:
     """The month's declarations and every lane row they lead to (any month of assignment).
 
     Lodgement times are drawn for the whole month; the rest is drawn in chunks
@@ -114,16 +127,22 @@ def declarations_month(rng_for: Callable[[str], np.random.Generator], period: Pe
     rng = rng_for("lodged")
     # A few are lodged in the last minutes of the month and channelled after midnight.
     k_late = min(n, max(1, round(n * 0.002))) if i < len(period.months) - 1 else 0
-    lodged = np.sort(np.concatenate([
-        sample_instants(rng, n - k_late, start, end, period.zone, "clearance"),
-        end - rng.integers(60, 1_200, k_late),
-    ]))
+    lodged = np.sort(
+        np.concatenate(
+            [
+                sample_instants(rng, n - k_late, start, end, period.zone, "clearance"),
+                end - rng.integers(60, 1_200, k_late),
+            ]
+        )
+    )
     late = lodged >= end - 1_200 if k_late else np.zeros(n, dtype=bool)
     cuts = list(range(0, n, DECLARATION_CHUNK)) + [n]
 
     def chunk(k: int) -> tuple[Frame, Frame]:
         lo, hi = cuts[k], cuts[k + 1]
-        return declarations_chunk(rng_for(str(k)), period, i, lodged[lo:hi], late[lo:hi], lo + 1, traders)
+        return declarations_chunk(
+            rng_for(str(k)), period, i, lodged[lo:hi], late[lo:hi], lo + 1, traders
+        )
 
     if workers > 1 and len(cuts) > 2:
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -144,16 +163,20 @@ def office_table() -> tuple[np.ndarray, np.ndarray]:
     return table, np.array([len(o) for o in V.OFFICES_BY_MODE])
 
 
-def goods(rng: np.random.Generator, month: int, trader: np.ndarray, aeo: np.ndarray,
-          traders: Traders) -> dict[str, np.ndarray]:
+def goods(
+    rng: np.random.Generator, month: int, trader: np.ndarray, aeo: np.ndarray, traders: Traders
+) -> dict[str, np.ndarray]:
     """What was declared: type, mode, office, category, partner, commodity, values, e-document time."""
     n = len(trader)
     dtype = draw(rng, V.TYPE_P, n)
     mode = choose(rng, np.array(V.MODE_P_BY_TYPE), dtype)
     table, count = office_table()
     office = table[mode, (rng.random(n) * count[mode]).astype(np.int64)]
-    category = 1 + np.where(mode == V.MODES.index("POST"), draw(rng, V.CATEGORY_P_POST, n),
-                            draw(rng, V.CATEGORY_P_OTHER, n))
+    category = 1 + np.where(
+        mode == V.MODES.index("POST"),
+        draw(rng, V.CATEGORY_P_POST, n),
+        draw(rng, V.CATEGORY_P_OTHER, n),
+    )
     paperless = rng.random(n) < np.minimum(0.99, paperless_share(month) + 0.12 * aeo)
     partner = choose(rng, np.array(V.PARTNER_W_BY_TYPE), dtype)
 
@@ -163,10 +186,15 @@ def goods(rng: np.random.Generator, month: int, trader: np.ndarray, aeo: np.ndar
     hs_width = np.array([10, 8, 6])[draw(rng, (0.8, 0.12, 0.08), n)]
 
     cat0 = category - 1
-    value = np.exp(np.log(V.VALUE_MEDIAN_BY_CATEGORY[cat0]) + V.VALUE_SIGMA_BY_CATEGORY[cat0] * rng.standard_normal(n))
+    value = np.exp(
+        np.log(V.VALUE_MEDIAN_BY_CATEGORY[cat0])
+        + V.VALUE_SIGMA_BY_CATEGORY[cat0] * rng.standard_normal(n)
+    )
     value = np.round(value * np.where(category >= 3, traders.scale[trader], 1.0), 2)
     duty_rate = np.array([0.0, 0.05, 0.10, 0.15])[rng.integers(0, 4, n)] + 0.12
-    duty = np.where(dtype == IM, np.where(category >= 3, np.round(value * duty_rate, 2), 0.0), np.nan)
+    duty = np.where(
+        dtype == IM, np.where(category >= 3, np.round(value * duty_rate, 2), 0.0), np.nan
+    )
     fee = np.array([500.0, 2_000.0, 5_000.0, 15_000.0])[cat0]
     cost = np.round(fee * np.where(aeo, 0.75, 1.0) * rng.lognormal(0.0, 0.25, n), 2)
     cost = np.where(rng.random(n) < 0.04, np.nan, cost)
@@ -175,32 +203,62 @@ def goods(rng: np.random.Generator, month: int, trader: np.ndarray, aeo: np.ndar
     edoc = np.round(edoc_median * edoc_month * rng.lognormal(0.0, 0.12, n), 2)
     edoc = np.where(rng.random(n) < 0.02, np.nan, edoc)
     return {
-        "declaration_type": dtype, "office_code": office, "transport_mode": mode, "category": category,
-        "is_paperless": paperless, "partner_country": partner, "hs_code": hs, "_hs_width": hs_width,
-        "customs_value": value, "duty_amount": duty, "clearance_cost": cost, "edoc_seconds": edoc,
+        "declaration_type": dtype,
+        "office_code": office,
+        "transport_mode": mode,
+        "category": category,
+        "is_paperless": paperless,
+        "partner_country": partner,
+        "hs_code": hs,
+        "_hs_width": hs_width,
+        "customs_value": value,
+        "duty_amount": duty,
+        "clearance_cost": cost,
+        "edoc_seconds": edoc,
     }
 
 
-def channels(rng: np.random.Generator, live: bool, aeo: np.ndarray, lodged: np.ndarray, late: np.ndarray,
-             end: int) -> dict[str, np.ndarray]:
+def channels(
+    rng: np.random.Generator,
+    live: bool,
+    aeo: np.ndarray,
+    lodged: np.ndarray,
+    late: np.ndarray,
+    end: int,
+) -> dict[str, np.ndarray]:
     """First lane and its assignment; for about 3 % a second lane later (re-channelling)."""
     n = len(lodged)
     first = choose(rng, np.array([V.LANE_P_OTHER, V.LANE_P_AEO]), aeo.astype(np.int64))
-    lag = np.clip(lognormal_hours(rng, 90.0 if live else 480.0, 1.0, n), 5, 4 * HOUR).astype(np.int64)
+    lag = np.clip(lognormal_hours(rng, 90.0 if live else 480.0, 1.0, n), 5, 4 * HOUR).astype(
+        np.int64
+    )
     lag = np.where(late, end - lodged + rng.integers(60, 2_400, n), lag)
     assigned1 = lodged + lag
     rechannel = rng.random(n) < 0.03
-    second = choose(rng, np.array([(0, 0.6, 0.4, 0), (0.3, 0, 0.7, 0), (0.2, 0.8, 0, 0), (0, 1, 0, 0)]), first)
+    second = choose(
+        rng, np.array([(0, 0.6, 0.4, 0), (0.3, 0, 0.7, 0), (0.2, 0.8, 0, 0), (0, 1, 0, 0)]), first
+    )
     gap = np.clip(lognormal_hours(rng, 1.5, 0.8, n), 1 / 6, 48) * HOUR
     assigned2 = np.where(rechannel, assigned1 + gap.astype(np.int64), NAT)
     return {
-        "first": first, "assigned1": assigned1, "rechannel": rechannel, "second": second, "assigned2": assigned2,
-        "final": np.where(rechannel, second, first), "final_at": np.where(rechannel, assigned2, assigned1),
+        "first": first,
+        "assigned1": assigned1,
+        "rechannel": rechannel,
+        "second": second,
+        "assigned2": assigned2,
+        "final": np.where(rechannel, second, first),
+        "final_at": np.where(rechannel, assigned2, assigned1),
     }
 
 
-def arrival_and_release(rng: np.random.Generator, month: int, g: dict[str, np.ndarray], aeo: np.ndarray,
-                        lodged: np.ndarray, ch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def arrival_and_release(
+    rng: np.random.Generator,
+    month: int,
+    g: dict[str, np.ndarray],
+    aeo: np.ndarray,
+    lodged: np.ndarray,
+    ch: dict[str, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
     """Arrival (or presentation at exit), and when release would happen (heavy-tailed, by final lane)."""
     n, dtype, final, final_at = len(lodged), g["declaration_type"], ch["final"], ch["final_at"]
     live = month >= V.GO_LIVE_MONTH
@@ -219,10 +277,21 @@ def arrival_and_release(rng: np.random.Generator, month: int, g: dict[str, np.nd
     return arrival, begin + np.maximum(hours * HOUR, 120).astype(np.int64)
 
 
-def checks(rng: np.random.Generator, aeo: np.ndarray, ch: dict[str, np.ndarray], release: np.ndarray,
-           as_of: int) -> dict[str, np.ndarray]:
+def checks(
+    rng: np.random.Generator,
+    aeo: np.ndarray,
+    ch: dict[str, np.ndarray],
+    release: np.ndarray,
+    as_of: int,
+) -> dict[str, np.ndarray]:
     """Why each lane was chosen, what the final check found, and the release that results."""
-    n, first, second, final, final_at = len(aeo), ch["first"], ch["second"], ch["final"], ch["final_at"]
+    n, first, second, final, final_at = (
+        len(aeo),
+        ch["first"],
+        ch["second"],
+        ch["final"],
+        ch["final_at"],
+    )
     sel1 = np.where(first == GREEN, -1, np.where(first == BLUE, RISK, draw(rng, V.SELECTION_P, n)))
     sel2 = np.where(second == GREEN, -1, np.where(rng.random(n) < 0.7, OFFICER, RISK))
     final_sel = np.where(ch["rechannel"], sel2, sel1)
@@ -235,21 +304,29 @@ def checks(rng: np.random.Generator, aeo: np.ndarray, ch: dict[str, np.ndarray],
     p_seiz *= np.where(aeo, 0.5, 1.0)
     checked = (final == YELLOW) | (final == RED)
     u = rng.random(n)
-    finding = np.where(checked, np.where(u < p_seiz, SEIZURE, np.where(u < p_seiz + p_disc, DISCREPANCY, NONE)), -1)
+    finding = np.where(
+        checked, np.where(u < p_seiz, SEIZURE, np.where(u < p_seiz + p_disc, DISCREPANCY, NONE)), -1
+    )
     inspected = np.where(checked, final_at + (0.85 * (release - final_at)).astype(np.int64), NAT)
     # Seized goods are not released; a few others are held; releases after the extract are not known yet.
     held = (finding == SEIZURE) | (rng.random(n) < 0.003)
     open_check = checked & (inspected >= as_of)
     return {
-        "sel1": sel1, "sel2": sel2,
+        "sel1": sel1,
+        "sel2": sel2,
         "finding": np.where(open_check, -1, finding),
         "inspected": np.where(open_check, NAT, inspected),
         "released": np.where(held | (release >= as_of), NAT, release),
     }
 
 
-def lane_rows(rng: np.random.Generator, ids: np.ndarray, ch: dict[str, np.ndarray], ck: dict[str, np.ndarray],
-              as_of: int) -> Frame:
+def lane_rows(
+    rng: np.random.Generator,
+    ids: np.ndarray,
+    ch: dict[str, np.ndarray],
+    ck: dict[str, np.ndarray],
+    as_of: int,
+) -> Frame:
     """One row per lane assignment: every declaration's first, and the re-channelled ones' second."""
     first, second, rechannel = ch["first"], ch["second"], ch["rechannel"]
     r = np.flatnonzero(rechannel)
@@ -259,24 +336,28 @@ def lane_rows(rng: np.random.Generator, ids: np.ndarray, ch: dict[str, np.ndarra
     first_checked = rechannel & ((first == YELLOW) | (first == RED))
     end1 = np.where(first_checked, ch["assigned2"], NAT)
     find1 = np.where(first_checked, np.where(second == RED, DISCREPANCY, NONE), -1)
-    row1 = Frame({
-        "declaration_id": ids,
-        "lane": first,
-        "assigned_at": ch["assigned1"],
-        "selection": ck["sel1"],
-        "rule_id": rule1,
-        "inspection_ended_at": np.where(rechannel, end1, ck["inspected"]),
-        "finding": np.where(rechannel, find1, ck["finding"]),
-    })
-    row2 = Frame({
-        "declaration_id": ids[r],
-        "lane": second[r],
-        "assigned_at": ch["assigned2"][r],
-        "selection": ck["sel2"][r],
-        "rule_id": rule2,
-        "inspection_ended_at": ck["inspected"][r],
-        "finding": ck["finding"][r],
-    })
+    row1 = Frame(
+        {
+            "declaration_id": ids,
+            "lane": first,
+            "assigned_at": ch["assigned1"],
+            "selection": ck["sel1"],
+            "rule_id": rule1,
+            "inspection_ended_at": np.where(rechannel, end1, ck["inspected"]),
+            "finding": np.where(rechannel, find1, ck["finding"]),
+        }
+    )
+    row2 = Frame(
+        {
+            "declaration_id": ids[r],
+            "lane": second[r],
+            "assigned_at": ch["assigned2"][r],
+            "selection": ck["sel2"][r],
+            "rule_id": rule2,
+            "inspection_ended_at": ck["inspected"][r],
+            "finding": ck["finding"][r],
+        }
+    )
     # Rows assigned after the extract are dropped by the caller (they fall in no month of the run);
     # a check that ends after it is still open.
     lanes = Frame.concat([row1, row2])
@@ -286,8 +367,15 @@ def lane_rows(rng: np.random.Generator, ids: np.ndarray, ch: dict[str, np.ndarra
     return lanes
 
 
-def declarations_chunk(rng: np.random.Generator, period: Period, i: int, lodged: np.ndarray, late: np.ndarray,
-                       first_seq: int, traders: Traders) -> tuple[Frame, Frame]:
+def declarations_chunk(
+    rng: np.random.Generator,
+    period: Period,
+    i: int,
+    lodged: np.ndarray,
+    late: np.ndarray,
+    first_seq: int,
+    traders: Traders,
+) -> tuple[Frame, Frame]:
     """Declarations lodged at the given (sorted) instants, and their lane rows."""
     month = period.months[i]
     end = period.bounds(i)[1]
@@ -298,22 +386,45 @@ def declarations_chunk(rng: np.random.Generator, period: Period, i: int, lodged:
     arrival, release = arrival_and_release(rng, month, g, aeo, lodged, ch)
     ck = checks(rng, aeo, ch, release, period.as_of)
     ids = make_ids(month, len(lodged), first_seq)
-    decl = Frame({
-        "declaration_id": ids,
-        **{k: g[k] for k in ("declaration_type", "office_code", "transport_mode")},
-        "trader_id": trader,
-        **{k: g[k] for k in ("category", "is_paperless", "partner_country", "hs_code", "_hs_width",
-                             "customs_value", "duty_amount", "clearance_cost")},
-        "arrival_at": arrival,
-        "lodged_at": lodged,
-        "released_at": ck["released"],
-        "edoc_seconds": g["edoc_seconds"],
-    })
+    decl = Frame(
+        {
+            "declaration_id": ids,
+            **{k: g[k] for k in ("declaration_type", "office_code", "transport_mode")},
+            "trader_id": trader,
+            **{
+                k: g[k]
+                for k in (
+                    "category",
+                    "is_paperless",
+                    "partner_country",
+                    "hs_code",
+                    "_hs_width",
+                    "customs_value",
+                    "duty_amount",
+                    "clearance_cost",
+                )
+            },
+            "arrival_at": arrival,
+            "lodged_at": lodged,
+            "released_at": ck["released"],
+            "edoc_seconds": g["edoc_seconds"],
+        }
+    )
     return compact(decl), compact(lane_rows(rng, ids, ch, ck, period.as_of))
 
 
-SMALL_CODES = ("declaration_type", "office_code", "transport_mode", "category", "partner_country", "_hs_width",
-               "lane", "selection", "rule_id", "finding")
+SMALL_CODES = (
+    "declaration_type",
+    "office_code",
+    "transport_mode",
+    "category",
+    "partner_country",
+    "_hs_width",
+    "lane",
+    "selection",
+    "rule_id",
+    "finding",
+)
 
 
 def compact(frame: Frame) -> Frame:
@@ -343,8 +454,9 @@ def rule_ids(rng: np.random.Generator, selection: np.ndarray, lane: np.ndarray) 
 # ---- drawback ----------------------------------------------------------------------
 
 
-def drawback_month(rng: np.random.Generator, period: Period, i: int, n: int, traders: Traders,
-                   exports: Frame) -> Frame:
+def drawback_month(
+    rng: np.random.Generator, period: Period, i: int, n: int, traders: Traders, exports: Frame
+) -> Frame:
     """Refund claims lodged in the month, on export declarations lodged before them."""
     month = period.months[i]
     start, end = period.bounds(i)
@@ -353,8 +465,12 @@ def drawback_month(rng: np.random.Generator, period: Period, i: int, n: int, tra
     before = np.searchsorted(exports["lodged_at"], lodged, side="left")
     pick = np.minimum((rng.random(n) * before).astype(np.int64), np.maximum(before - 1, 0))
     has = before > 0
-    trader = np.where(has, exports["trader_id"][pick] if len(exports) else 0, traders.sample(rng, n))
-    declaration = np.where(has & (rng.random(n) > 0.06), exports["declaration_id"][pick] if len(exports) else -1, -1)
+    trader = np.where(
+        has, exports["trader_id"][pick] if len(exports) else 0, traders.sample(rng, n)
+    )
+    declaration = np.where(
+        has & (rng.random(n) > 0.06), exports["declaration_id"][pick] if len(exports) else -1, -1
+    )
     aeo = traders.is_aeo(trader, zone.local_days(lodged))
 
     claimed = np.round(rng.lognormal(np.log(400_000.0), 1.0, n) * np.sqrt(traders.scale[trader]), 2)
@@ -362,27 +478,36 @@ def drawback_month(rng: np.random.Generator, period: Period, i: int, n: int, tra
     days *= 1.35 if month < V.GO_LIVE_MONTH else 1.0
     decided = lodged + (np.maximum(days, 0.1) * DAY).astype(np.int64)
     decided = np.maximum(office_hours(rng, decided, zone), lodged + HOUR)
-    outcome = choose(rng, np.array([(0.70, 0.15, 0.15), (0.82, 0.12, 0.06)]), aeo.astype(np.int64)) + APPROVED
+    outcome = (
+        choose(rng, np.array([(0.70, 0.15, 0.15), (0.82, 0.12, 0.06)]), aeo.astype(np.int64))
+        + APPROVED
+    )
     pending = decided >= period.as_of
     status = np.where(pending, PENDING, outcome)
-    share = np.where(status == APPROVED, 1.0, np.where(status == PARTIAL, rng.uniform(0.4, 0.95, n), np.nan))
+    share = np.where(
+        status == APPROVED, 1.0, np.where(status == PARTIAL, rng.uniform(0.4, 0.95, n), np.nan)
+    )
     approved = np.round(claimed * share, 2)
-    return Frame({
-        "claim_id": make_ids(month, n),
-        "trader_id": trader,
-        "declaration_id": declaration,
-        "lodged_at": lodged,
-        "status": status,
-        "decided_at": np.where(pending, NAT, decided),
-        "amount_claimed": claimed,
-        "amount_approved": approved,
-    })
+    return Frame(
+        {
+            "claim_id": make_ids(month, n),
+            "trader_id": trader,
+            "declaration_id": declaration,
+            "lodged_at": lodged,
+            "status": status,
+            "decided_at": np.where(pending, NAT, decided),
+            "amount_claimed": claimed,
+            "amount_approved": approved,
+        }
+    )
 
 
 # ---- service desk -------------------------------------------------------------------
 
 
-def tickets_month(rng: np.random.Generator, period: Period, i: int, declarations_per_month: int) -> Frame:
+def tickets_month(
+    rng: np.random.Generator, period: Period, i: int, declarations_per_month: int
+) -> Frame:
     """Service requests with due dates, incidents, and now and then a system failure."""
     month = period.months[i]
     start, end = period.bounds(i)
@@ -390,11 +515,13 @@ def tickets_month(rng: np.random.Generator, period: Period, i: int, declarations
     n_sr = rng.poisson(60 + declarations_per_month / 25)
     n_inc = rng.poisson(8 + declarations_per_month / 200)
     n_fail = min(3, rng.poisson(0.8 + (1.5 if month == V.GO_LIVE_MONTH else 0.0)))
-    opened = np.concatenate([
-        sample_instants(rng, n_sr, start, end, zone, "office"),
-        sample_instants(rng, n_inc, start, end, zone, "clearance"),
-        sample_instants(rng, n_fail, start, end, zone, "any"),
-    ])
+    opened = np.concatenate(
+        [
+            sample_instants(rng, n_sr, start, end, zone, "office"),
+            sample_instants(rng, n_inc, start, end, zone, "clearance"),
+            sample_instants(rng, n_fail, start, end, zone, "any"),
+        ]
+    )
     kind = np.repeat([SERVICE_REQUEST, INCIDENT, FAILURE], [n_sr, n_inc, n_fail])
     n = len(opened)
     system = draw(rng, V.SYSTEM_P, n)
@@ -410,21 +537,27 @@ def tickets_month(rng: np.random.Generator, period: Period, i: int, declarations
     late = (kind == SERVICE_REQUEST) & (rng.random(n) < p_late)
     window = np.where(due == NAT, 0, due - opened)
     on_time = opened + (rng.uniform(0.05, 0.95, n) * window).astype(np.int64)
-    overdue = np.where(due == NAT, opened, due) + (np.clip(lognormal_hours(rng, 18.0, 0.7, n), 2.0, 120.0) * HOUR).astype(np.int64)
-    other = opened + (lognormal_hours(rng, np.where(kind == FAILURE, 2.0, 5.0), 0.9, n) * HOUR).astype(np.int64)
+    overdue = np.where(due == NAT, opened, due) + (
+        np.clip(lognormal_hours(rng, 18.0, 0.7, n), 2.0, 120.0) * HOUR
+    ).astype(np.int64)
+    other = opened + (
+        lognormal_hours(rng, np.where(kind == FAILURE, 2.0, 5.0), 0.9, n) * HOUR
+    ).astype(np.int64)
     other = np.maximum(other, opened + 300)
     resolved = np.where(kind == SERVICE_REQUEST, np.where(late, overdue, on_time), other)
     resolved = np.where(resolved >= as_of, NAT, resolved)
 
     order = np.argsort(opened, kind="stable")
-    return Frame({
-        "ticket_id": make_ids(month, n),
-        "ticket_type": kind[order],
-        "system": system[order],
-        "opened_at": opened[order],
-        "due_at": due[order],
-        "resolved_at": resolved[order],
-    })
+    return Frame(
+        {
+            "ticket_id": make_ids(month, n),
+            "ticket_type": kind[order],
+            "system": system[order],
+            "opened_at": opened[order],
+            "due_at": due[order],
+            "resolved_at": resolved[order],
+        }
+    )
 
 
 # ---- manual indicators ----------------------------------------------------------------
@@ -435,19 +568,24 @@ def manual_month(rng: np.random.Generator, period: Period, i: int) -> Frame:
     month = period.months[i]
     progress = story_progress(month)
     quarterly = month % 12 in (2, 5, 8, 11)
-    values = np.array([
-        np.clip(round(6.0 + 2.2 * progress + rng.normal(0.0, 0.25), 1), 1.0, 10.0),
-        rng.poisson(1.2),
-        rng.poisson(0.9),
-        rng.poisson(18 + 6 * progress),
-        rng.poisson(9 + 4 * progress),
-    ], dtype=float)
+    values = np.array(
+        [
+            np.clip(round(6.0 + 2.2 * progress + rng.normal(0.0, 0.25), 1), 1.0, 10.0),
+            rng.poisson(1.2),
+            rng.poisson(0.9),
+            rng.poisson(18 + 6 * progress),
+            rng.poisson(9 + 4 * progress),
+        ],
+        dtype=float,
+    )
     note_p = np.array([1.0, 0.5, 0.5, 0.3, 0.4])
     notes = np.where(rng.random(5) < note_p, np.arange(5), -1)
     notes[2] = len(V.MANUAL_NOTES) - 1 if rng.random() < 0.1 else notes[2]
     keep = np.array([quarterly, True, True, True, True])
-    return Frame({
-        "kpi_id": np.arange(5)[keep],
-        "value": values[keep],
-        "note": notes[keep],
-    })
+    return Frame(
+        {
+            "kpi_id": np.arange(5)[keep],
+            "value": values[keep],
+            "note": notes[keep],
+        }
+    )

@@ -29,7 +29,15 @@ import pyarrow.compute as pc
 
 from dagster_project.contract import FEEDS, Column, Feed
 from dagster_project.generate import vocab as V
-from dagster_project.generate.dirty import FEED_FAULTS, KINDS, LINE_KINDS, Dirty, MonthBounds, fault_counts, inject
+from dagster_project.generate.dirty import (
+    FEED_FAULTS,
+    KINDS,
+    LINE_KINDS,
+    Dirty,
+    MonthBounds,
+    fault_counts,
+    inject,
+)
 from dagster_project.generate.encode import (
     PLAIN,
     FileFormat,
@@ -59,7 +67,13 @@ from dagster_project.generate.text import (
     quote_needed,
     vocab_take,
 )
-from dagster_project.generate.timefmt import TS_FORMS, Zone, format_dates, month_start_utc, render_timestamps
+from dagster_project.generate.timefmt import (
+    TS_FORMS,
+    Zone,
+    format_dates,
+    month_start_utc,
+    render_timestamps,
+)
 from dagster_project.generate.world import Period, Register, Traders, build_world
 
 SAMPLE: dict[str, object] = dict(
@@ -113,7 +127,9 @@ def make_period(month_from: str, month_to: str, tz: str) -> Period:
         zone = Zone.build(tz, span_start, span_end)
     except Exception as exc:
         raise GeneratorError(f"tz {tz!r} is not an IANA time zone") from exc
-    starts = np.array([zone.month_start(m // 12, m % 12 + 1) for m in (*months, last + 1)], dtype=np.int64)
+    starts = np.array(
+        [zone.month_start(m // 12, m % 12 + 1) for m in (*months, last + 1)], dtype=np.int64
+    )
     return Period(months, starts, zone)
 
 
@@ -142,7 +158,9 @@ def parquet_month(months: tuple[int, ...]) -> int:
     return target if target in months else months[len(months) // 2]
 
 
-def plan_style(seed: int, feed: str, month: int, months: tuple[int, ...], sample_formats: bool) -> Style:
+def plan_style(
+    seed: int, feed: str, month: int, months: tuple[int, ...], sample_formats: bool
+) -> Style:
     """The file format of one feed-month.
 
     The old clearance system (before the Single Window) and the AEO register
@@ -168,8 +186,16 @@ def plan_style(seed: int, feed: str, month: int, months: tuple[int, ...], sample
         return Style(replace(LEGACY, gzip=month >= 2025 * 12), "local", 0.0, bool_pair, False)
     gz = feed in ("declarations", "lanes") and month >= 2025 * 12 and calendar % 2 == 1
     if feed not in ("declarations", "lanes") and legacy_roll < 0.15:
-        return Style(replace(LEGACY, upper_header=False, gzip=gzip_roll < 0.3), ts_form, 0.03, bool_pair, lower)
-    return Style(FileFormat(gzip=gz or gzip_roll < 0.1, parts=parts), ts_form, 0.03, bool_pair, lower)
+        return Style(
+            replace(LEGACY, upper_header=False, gzip=gzip_roll < 0.3),
+            ts_form,
+            0.03,
+            bool_pair,
+            lower,
+        )
+    return Style(
+        FileFormat(gzip=gz or gzip_roll < 0.1, parts=parts), ts_form, 0.03, bool_pair, lower
+    )
 
 
 # ---- rendering: every contract column needs logic here ---------------------------------------
@@ -278,13 +304,17 @@ def check_contract() -> None:
                     f"{CODE_VOCABS.get(key)}"
                 )
             if c.type == "code" and c.codes_from and c.codes_from not in CODE_SOURCES:
-                raise GeneratorError(f"no generator values for the code set {c.codes_from} ({feed.name}.{c.name})")
+                raise GeneratorError(
+                    f"no generator values for the code set {c.codes_from} ({feed.name}.{c.name})"
+                )
 
 
 def render_column(feed: Feed, column: Column, frame: Frame, ctx: RenderContext) -> pa.Array:
     """One contract column as text: by its text renderer, else by its type."""
     if column.name not in frame:
-        raise GeneratorError(f"no generator logic for {feed.name}.{column.name}: the generator made no values for it")
+        raise GeneratorError(
+            f"no generator logic for {feed.name}.{column.name}: the generator made no values for it"
+        )
     values = frame[column.name]
     key = (feed.name, column.name)
     style = ctx.style
@@ -300,7 +330,9 @@ def render_column(feed: Feed, column: Column, frame: Frame, ctx: RenderContext) 
         alt = None
         if style.ts_mix and ctx.rng is not None:
             n = len(values)
-            alt = np.where(ctx.rng.random(n) < style.ts_mix, ctx.rng.integers(0, len(TS_FORMS), n), -1)
+            alt = np.where(
+                ctx.rng.random(n) < style.ts_mix, ctx.rng.integers(0, len(TS_FORMS), n), -1
+            )
         return render_timestamps(values, ctx.zone, style.ts_form, alt)
     if column.type == "date":
         return format_dates(values)
@@ -384,8 +416,15 @@ def ordered_map(fn: Callable[[T], R], items: list[T], workers: int) -> Iterator[
             yield pending.popleft().result()
 
 
-def write_feed_month(out_dir: Path, feed: Feed, month: int, dirty: Dirty, style: Style,
-                     context: Callable[[int], RenderContext], workers: int = 1) -> Written:
+def write_feed_month(
+    out_dir: Path,
+    feed: Feed,
+    month: int,
+    dirty: Dirty,
+    style: Style,
+    context: Callable[[int], RenderContext],
+    workers: int = 1,
+) -> Written:
     """Render and write one feed-month, chunk by chunk (chunk k renders with `context(k)`)."""
     label = month_label(month)
     folder = out_dir / feed.name / label
@@ -399,9 +438,14 @@ def write_feed_month(out_dir: Path, feed: Feed, month: int, dirty: Dirty, style:
         lo, hi = int(cuts[p]), int(cuts[p + 1])
         name = f"{feed.name}_{label}{f'_part{p + 1}' if fmt.parts > 1 else ''}{fmt.suffix}"
         files.append(name)
-        chunks = [(first_chunk + k, a, min(hi, a + CHUNK_ROWS)) for k, a in enumerate(range(lo, hi, CHUNK_ROWS))]
+        chunks = [
+            (first_chunk + k, a, min(hi, a + CHUNK_ROWS))
+            for k, a in enumerate(range(lo, hi, CHUNK_ROWS))
+        ]
         if fmt.kind == "parquet":
-            write_parquet(folder / name, feed.column_names, render(feed, dirty, context(first_chunk), lo, hi))
+            write_parquet(
+                folder / name, feed.column_names, render(feed, dirty, context(first_chunk), lo, hi)
+            )
             first_chunk += len(chunks)
             continue
         first_chunk += len(chunks)
@@ -409,7 +453,9 @@ def write_feed_month(out_dir: Path, feed: Feed, month: int, dirty: Dirty, style:
         def encoded(chunk: tuple[int, int, int]) -> memoryview:
             k, a, b = chunk
             fields = render(feed, dirty, context(k), a, b)
-            return string_bytes(csv_lines(fields, fmt, line_faults(fields, dirty.kind[a:b], fmt.delimiter)))
+            return string_bytes(
+                csv_lines(fields, fmt, line_faults(fields, dirty.kind[a:b], fmt.delimiter))
+            )
 
         with csv_sink(folder / name, feed.column_names, fmt) as out:
             for data in ordered_map(encoded, chunks, workers):
@@ -464,7 +510,9 @@ class FaultLog:
         }
 
 
-def write_manifest(out_dir: Path, params: dict[str, object], rows: dict[str, int], log: FaultLog) -> None:
+def write_manifest(
+    out_dir: Path, params: dict[str, object], rows: dict[str, int], log: FaultLog
+) -> None:
     """The run's parameters, rows and faults (JSON), and one line per dirty row (CSV), beside the feeds."""
     cols = log.columns()
     by_feed: dict[str, dict[str, int]] = {}
@@ -485,10 +533,14 @@ def write_manifest(out_dir: Path, params: dict[str, object], rows: dict[str, int
     text = [pa.array(cols[c].tolist(), pa.string()) for c in ("feed", "month", "file")]
     text.append(int_strings(cols["record"]))
     text += [pa.array(cols[c].tolist(), pa.string()) for c in ("kind", "column")]
-    write_csv(out_dir / FAULTS_FILE, ["feed", "month", "file", "record", "kind", "column"], text, PLAIN)
+    write_csv(
+        out_dir / FAULTS_FILE, ["feed", "month", "file", "record", "kind", "column"], text, PLAIN
+    )
 
 
-def lanes_of_month(new: Frame, carried: list[Frame], period: Period, i: int) -> tuple[Frame, list[Frame]]:
+def lanes_of_month(
+    new: Frame, carried: list[Frame], period: Period, i: int
+) -> tuple[Frame, list[Frame]]:
     """Month i's lane rows (by assignment), sorted; and the rows that belong to later months."""
     bucket = np.searchsorted(period.starts, new["assigned_at"], side="right") - 1
     mine = bucket == i
@@ -548,30 +600,49 @@ def month_frames(run: Run, i: int, state: RunState) -> dict[str, Frame]:
     label = month_label(period.months[i])
     end = period.bounds(i)[1]
     decl, new_lanes = declarations_month(
-        lambda part: rng_for(seed, "declarations", label, part), period, i, run.declarations_per_month,
-        run.traders, run.workers,
+        lambda part: rng_for(seed, "declarations", label, part),
+        period,
+        i,
+        run.declarations_per_month,
+        run.traders,
+        run.workers,
     )
     lanes, state.carried_lanes = lanes_of_month(new_lanes, state.carried_lanes, period, i)
     ex = np.flatnonzero(decl["declaration_type"] == EX)
-    state.exports = (state.exports + [Frame({k: decl[k][ex] for k in ("declaration_id", "trader_id", "lodged_at")})])[-4:]
+    state.exports = (
+        state.exports
+        + [Frame({k: decl[k][ex] for k in ("declaration_id", "trader_id", "lodged_at")})]
+    )[-4:]
     n_claims = max(3, round(run.declarations_per_month * 0.035))
     end_day = int(period.zone.local_days(np.array([end - 1]))[0]) + 1
     return {
         "declarations": decl,
         "lanes": lanes,
-        "drawback": drawback_month(rng_for(seed, "drawback", label), period, i, n_claims, run.traders,
-                                   Frame.concat(state.exports)),
-        "tickets": tickets_month(rng_for(seed, "tickets", label), period, i, run.declarations_per_month),
+        "drawback": drawback_month(
+            rng_for(seed, "drawback", label),
+            period,
+            i,
+            n_claims,
+            run.traders,
+            Frame.concat(state.exports),
+        ),
+        "tickets": tickets_month(
+            rng_for(seed, "tickets", label), period, i, run.declarations_per_month
+        ),
         "aeo_register": run.register.snapshot(end, end_day),
         "manual": manual_month(rng_for(seed, "manual", label), period, i),
     }
 
 
-def chunk_context(base: RenderContext, seed: int, feed: str, label: str, style: Style, chunk: int) -> RenderContext:
+def chunk_context(
+    base: RenderContext, seed: int, feed: str, label: str, style: Style, chunk: int
+) -> RenderContext:
     return replace(base, style=style, rng=rng_for(seed, "render", feed, label, str(chunk)))
 
 
-def emit_feed_month(run: Run, feed: Feed, i: int, clean: Frame, state: RunState, phases: dict[str, float]) -> Written:
+def emit_feed_month(
+    run: Run, feed: Feed, i: int, clean: Frame, state: RunState, phases: dict[str, float]
+) -> Written:
     """Add the month's dirty rows to a feed's clean rows and write them."""
     month = run.period.months[i]
     label = month_label(month)
@@ -585,16 +656,32 @@ def emit_feed_month(run: Run, feed: Feed, i: int, clean: Frame, state: RunState,
             counts = {k: (0 if k in LINE_KINDS else v) for k, v in counts.items()}
     state.clean_rows[feed.name] = before + len(clean)
     fresh = SNAPSHOT_FRESH_IDS + 1_000 * i if feed.kind == "snapshot" else None
-    injected = inject(rng_for(run.seed, "dirty", feed.name, label), feed, clean, counts, MonthBounds(start, end),
-                      state.previous.get(feed.name), fresh)
+    injected = inject(
+        rng_for(run.seed, "dirty", feed.name, label),
+        feed,
+        clean,
+        counts,
+        MonthBounds(start, end),
+        state.previous.get(feed.name),
+        fresh,
+    )
     if feed.kind == "event":
         state.previous[feed.name] = clean
     context = partial(chunk_context, run.base, run.seed, feed.name, label, style)
     return write_feed_month(run.out_dir, feed, month, injected, style, context, run.workers)
 
 
-def generate(out_dir: Path, month_from: str, month_to: str, *, declarations_per_month: int = 1000,
-             seed: int = 42, tz: str = "UTC", sample_formats: bool = True, dirty: bool = True) -> dict[str, int]:
+def generate(
+    out_dir: Path,
+    month_from: str,
+    month_to: str,
+    *,
+    declarations_per_month: int = 1000,
+    seed: int = 42,
+    tz: str = "UTC",
+    sample_formats: bool = True,
+    dirty: bool = True,
+) -> dict[str, int]:
     """Write every feed for months month_from..month_to ('YYYY-MM', inclusive) into
     out_dir/<feed>/<YYYY-MM>/<file>; return rows written per feed."""
     if declarations_per_month < 1:
@@ -609,11 +696,25 @@ def generate(out_dir: Path, month_from: str, month_to: str, *, declarations_per_
         decl_width=id_width(2 * declarations_per_month, 6),
         small_width=id_width(declarations_per_month // 10, 5),
     )
-    run = Run(out_dir, seed, period, declarations_per_month, traders, register, base, sample_formats, dirty,
-              min(4, os.cpu_count() or 1))
+    run = Run(
+        out_dir,
+        seed,
+        period,
+        declarations_per_month,
+        traders,
+        register,
+        base,
+        sample_formats,
+        dirty,
+        min(4, os.cpu_count() or 1),
+    )
     phases = {
-        f.name: dict(zip((k for k, _ in FEED_FAULTS.get(f.name, ())),
-                         rng_for(seed, "phase", f.name).random(len(FEED_FAULTS.get(f.name, ())))))
+        f.name: dict(
+            zip(
+                (k for k, _ in FEED_FAULTS.get(f.name, ())),
+                rng_for(seed, "phase", f.name).random(len(FEED_FAULTS.get(f.name, ()))),
+            )
+        )
         for f in FEEDS
     }
     rows = {f.name: 0 for f in FEEDS}
@@ -626,7 +727,14 @@ def generate(out_dir: Path, month_from: str, month_to: str, *, declarations_per_
             written = emit_feed_month(run, feed, i, frames[feed.name], state, phases[feed.name])
             rows[feed.name] += written.rows
             log.add(feed.name, month, written)
-    params = dict(month_from=month_from, month_to=month_to, declarations_per_month=declarations_per_month,
-                  seed=seed, tz=tz, sample_formats=sample_formats, dirty=dirty)
+    params = dict(
+        month_from=month_from,
+        month_to=month_to,
+        declarations_per_month=declarations_per_month,
+        seed=seed,
+        tz=tz,
+        sample_formats=sample_formats,
+        dirty=dirty,
+    )
     write_manifest(out_dir, params, rows, log)
     return rows

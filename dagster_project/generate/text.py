@@ -34,7 +34,9 @@ def validity(valid: np.ndarray | None) -> pa.Buffer | None:
 def fixed_strings(pieces: Sequence[Piece], n: int, valid: np.ndarray | None = None) -> pa.Array:
     """Concatenate fixed-width pieces (bytes constants or `S` arrays of length n) into strings."""
     widths = [len(p) if isinstance(p, bytes) else p.dtype.itemsize for p in pieces]
-    dtype = np.dtype({"names": [f"p{i}" for i in range(len(pieces))], "formats": [f"S{w}" for w in widths]})
+    dtype = np.dtype(
+        {"names": [f"p{i}" for i in range(len(pieces))], "formats": [f"S{w}" for w in widths]}
+    )
     rec = np.empty(n, dtype=dtype)
     for i, piece in enumerate(pieces):
         rec[f"p{i}"] = piece
@@ -42,7 +44,9 @@ def fixed_strings(pieces: Sequence[Piece], n: int, valid: np.ndarray | None = No
     offsets = np.arange(0, (n + 1) * width, width, dtype=np.int64)
     data = pa.py_buffer(rec.view(np.uint8))
     if offsets[-1] < 2**31 - 1:
-        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), data, validity(valid))
+        return pa.StringArray.from_buffers(
+            n, pa.py_buffer(offsets.astype(np.int32)), data, validity(valid)
+        )
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), data, validity(valid))
 
 
@@ -73,8 +77,12 @@ def padded_ints(values: np.ndarray, width: int, valid: np.ndarray | None = None)
     return fixed_strings(digit_pieces(v, max(width, digits_needed(v))), len(v), valid)
 
 
-def fixed_ids(prefix: str, parts: Sequence[tuple[np.ndarray, int]], separator: str = "-",
-              valid: np.ndarray | None = None) -> pa.Array:
+def fixed_ids(
+    prefix: str,
+    parts: Sequence[tuple[np.ndarray, int]],
+    separator: str = "-",
+    valid: np.ndarray | None = None,
+) -> pa.Array:
     """`<prefix><part1><sep><part2>...`, each part zero-padded to at least its width."""
     n = len(parts[0][0])
     pieces: list[Piece] = [prefix.encode()]
@@ -137,7 +145,9 @@ def vocab_take(vocab: Sequence[str] | pa.Array, idx: np.ndarray) -> pa.Array:
     table = vocab if isinstance(vocab, pa.Array) else pa.array(list(vocab), pa.string())
     idx = np.asarray(idx, dtype=np.int64)
     valid = idx >= 0
-    indices = pa.Array.from_buffers(pa.int64(), len(idx), [validity(valid), pa.py_buffer(np.where(valid, idx, 0))])
+    indices = pa.Array.from_buffers(
+        pa.int64(), len(idx), [validity(valid), pa.py_buffer(np.where(valid, idx, 0))]
+    )
     return table.take(indices)
 
 
@@ -150,7 +160,7 @@ def quote_needed(col: pa.Array, delimiter: str | None) -> pa.Array:
     if delimiter is None:
         return col
     col = col.cast(pa.string())
-    needs = pc.match_substring_regex(col, "[\n\r\"\\" + delimiter + "]")
+    needs = pc.match_substring_regex(col, '[\n\r"\\' + delimiter + "]")
     needs = pc.fill_null(needs, False)
     if not pc.any(needs).as_py():
         return col

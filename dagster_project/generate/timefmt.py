@@ -105,7 +105,10 @@ def civil_from_days(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 def clock_table(seconds: bool) -> np.ndarray:
     """`HH:MM:SS` for every second of a day, or `HH:MM` for every minute."""
     if seconds:
-        return np.array([f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}".encode() for s in range(DAY)], dtype="S8")
+        return np.array(
+            [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}".encode() for s in range(DAY)],
+            dtype="S8",
+        )
     return np.array([f"{m // 60:02d}:{m % 60:02d}".encode() for m in range(DAY // 60)], dtype="S5")
 
 
@@ -116,19 +119,25 @@ def date_pieces(days: np.ndarray) -> np.ndarray:
     first, last = int(days.min()), int(days.max())
     span = np.arange(first, last + 1)
     year, month, day = civil_from_days(span)
-    table = np.array([f"{y:04d}-{m:02d}-{d:02d}".encode() for y, m, d in zip(year, month, day)], dtype="S10")
+    table = np.array(
+        [f"{y:04d}-{m:02d}-{d:02d}".encode() for y, m, d in zip(year, month, day)], dtype="S10"
+    )
     return table[days - first]
 
 
 def offset_pieces(offsets: np.ndarray) -> np.ndarray:
     """`+HH:MM` of offsets in seconds, formatted once per distinct offset."""
     distinct, inverse = np.unique(offsets, return_inverse=True)
-    words = [f"{'-' if o < 0 else '+'}{abs(o) // 3600:02d}:{abs(o) // 60 % 60:02d}".encode() for o in distinct]
+    words = [
+        f"{'-' if o < 0 else '+'}{abs(o) // 3600:02d}:{abs(o) // 60 % 60:02d}".encode()
+        for o in distinct
+    ]
     return np.array(words, dtype="S6")[inverse]
 
 
-def format_wall(wall: np.ndarray, *, sep: str = " ", seconds: bool = True,
-                suffix: str | np.ndarray = "") -> pa.Array:
+def format_wall(
+    wall: np.ndarray, *, sep: str = " ", seconds: bool = True, suffix: str | np.ndarray = ""
+) -> pa.Array:
     """Wall times (epoch-second numbers) as `YYYY-MM-DD HH:MM[:SS]` plus a suffix.
 
     `suffix` is a fixed string or, for per-row UTC offsets, an int64 array of
@@ -170,7 +179,9 @@ def format_instants(t: np.ndarray, zone: Zone, form: str) -> pa.Array:
     raise ValueError(f"unknown timestamp form {form!r}; forms are {', '.join(TS_FORMS)}")
 
 
-def render_timestamps(t: np.ndarray, zone: Zone, main: str, alt_form: np.ndarray | None) -> pa.Array:
+def render_timestamps(
+    t: np.ndarray, zone: Zone, main: str, alt_form: np.ndarray | None
+) -> pa.Array:
     """Instants in the file's main form, with some cells in other forms.
 
     `alt_form` holds, per row, an index into TS_FORMS or -1 for the main form.

@@ -65,8 +65,9 @@ def weekday(days: np.ndarray) -> np.ndarray:
     return (days + 3) % 7
 
 
-def sample_instants(rng: np.random.Generator, n: int, start: int, end: int, zone: Zone,
-                    profile: str = "clearance") -> np.ndarray:
+def sample_instants(
+    rng: np.random.Generator, n: int, start: int, end: int, zone: Zone, profile: str = "clearance"
+) -> np.ndarray:
     """Instants in [start, end) with a local weekly and daily rhythm.
 
     profile: `clearance` (round the clock, busiest by day, quieter at weekends),
@@ -137,7 +138,7 @@ def build_register(rng: np.random.Generator, period: Period, weight: np.ndarray)
     """Applications before and during the run, with decisions, validity and revocations."""
     n = len(weight)
     zone = period.zone
-    order = np.argsort(rng.exponential(size=n) / weight ** 0.9, kind="stable")
+    order = np.argsort(rng.exponential(size=n) / weight**0.9, kind="stable")
     start = int(period.starts[0])
     # Historic certificates: about one trader in twenty, the bigger ones first.
     n_hist_ok = max(3, round(n * 0.05))
@@ -158,18 +159,25 @@ def build_register(rng: np.random.Generator, period: Period, weight: np.ndarray)
     hist_sub = rng.integers(start - 6 * 365 * DAY, start - 60 * DAY, n_hist_ok + n_hist_no)
     hist_sub = office_hours(rng, hist_sub, zone)
     hist_dec = office_hours(rng, hist_sub + lag_seconds(rng, len(hist_sub)), zone)
-    hist_decision = np.concatenate([
-        np.full(n_hist_ok, 1),
-        np.where(rng.random(n_hist_no) < 0.6, 2, 3),
-    ])
+    hist_decision = np.concatenate(
+        [
+            np.full(n_hist_ok, 1),
+            np.where(rng.random(n_hist_no) < 0.6, 2, 3),
+        ]
+    )
 
     month_len = 30 * DAY
     month_starts = np.concatenate([period.starts[:-1], period.as_of + np.arange(2) * month_len])
     month_ends = np.concatenate([period.starts[1:], period.as_of + np.arange(1, 3) * month_len])
     per_month = approvals + rejections + withdrawals
     which = np.repeat(np.arange(decision_months), per_month)
-    new_dec = month_starts[which] + (rng.random(n_new) * (month_ends[which] - month_starts[which])).astype(np.int64)
-    kind = np.repeat(np.tile([1, 2, 3], decision_months), np.stack([approvals, rejections, withdrawals], 1).ravel())
+    new_dec = month_starts[which] + (
+        rng.random(n_new) * (month_ends[which] - month_starts[which])
+    ).astype(np.int64)
+    kind = np.repeat(
+        np.tile([1, 2, 3], decision_months),
+        np.stack([approvals, rejections, withdrawals], 1).ravel(),
+    )
     new_dec = office_hours(rng, new_dec, zone)
     new_sub = office_hours(rng, new_dec - lag_seconds(rng, n_new), zone)
 
@@ -199,20 +207,24 @@ def build_register(rng: np.random.Generator, period: Period, weight: np.ndarray)
         k = max(1, round(len(revocable) * 0.04))
         chosen = rng.choice(revocable, size=k, replace=False)
         lo = np.maximum(valid_from[chosen] + 60, first_day)
-        revoked_at[chosen] = lo + (rng.random(k) * np.maximum(as_of_day - 1 - lo, 1)).astype(np.int64)
+        revoked_at[chosen] = lo + (rng.random(k) * np.maximum(as_of_day - 1 - lo, 1)).astype(
+            np.int64
+        )
 
     seq = np.empty(total, dtype=np.int64)
     seq[np.argsort(submitted, kind="stable")] = np.arange(1, total + 1)
-    apps = Frame({
-        "application_id": seq,
-        "trader_id": traders.astype(np.int64),
-        "submitted_at": submitted,
-        "decision": decision,
-        "decided_at": decided,
-        "valid_from": valid_from,
-        "valid_to": valid_to,
-        "revoked_at": revoked_at,
-    })
+    apps = Frame(
+        {
+            "application_id": seq,
+            "trader_id": traders.astype(np.int64),
+            "submitted_at": submitted,
+            "decision": decision,
+            "decided_at": decided,
+            "valid_from": valid_from,
+            "valid_to": valid_to,
+            "revoked_at": revoked_at,
+        }
+    )
     return apps.take(np.argsort(seq))
 
 
@@ -230,7 +242,9 @@ def aeo_intervals(apps: Frame, n: int, as_of: int) -> tuple[np.ndarray, np.ndarr
     return aeo_from, aeo_to
 
 
-def build_world(rng: np.random.Generator, period: Period, declarations_per_month: int) -> tuple[Traders, Register]:
+def build_world(
+    rng: np.random.Generator, period: Period, declarations_per_month: int
+) -> tuple[Traders, Register]:
     n = trader_count(declarations_per_month)
     ids, weight = make_traders_base(rng, n)
     apps = build_register(rng, period, weight)
@@ -241,4 +255,3 @@ def build_world(rng: np.random.Generator, period: Period, declarations_per_month
     activity = weight * np.where(ever_aeo, 1.6, 1.0)
     traders = Traders(ids, activity, scale, aeo_from, aeo_to)
     return traders, Register(apps)
-

@@ -124,11 +124,16 @@ def _read_marker(folder: Path, marker: str, fault) -> dict[str, str | None] | No
             listed[name] = sha.lower() if sha else None
         return listed
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise fault(marker, 'not a manifest: expected {"files": [{"name": ..., "sha256": ...}, ...]} '
-                            f"({type(exc).__name__}: {exc})") from exc
+        raise fault(
+            marker,
+            'not a manifest: expected {"files": [{"name": ..., "sha256": ...}, ...]} '
+            f"({type(exc).__name__}: {exc})",
+        ) from exc
 
 
-def feed_month_delivery(raw_dir: Path, feed: Feed, month: date, hasher: Hasher | None = None) -> Delivery:
+def feed_month_delivery(
+    raw_dir: Path, feed: Feed, month: date, hasher: Hasher | None = None
+) -> Delivery:
     """The delivery of one feed-month: its data files in name order, or no delivery.
 
     Files are hashed only to check a completion marker's sha256, or for every
@@ -195,8 +200,12 @@ def check_unchanged(delivery: Delivery, hashes: list[str]) -> None:
         try:
             stat = f.path.stat()
         except OSError as exc:
-            raise FileFault(delivery.feed, delivery.month, f.name, f"{CHANGED_WHILE_READ} ({exc.strerror})") from exc
-        if (stat.st_size, stat.st_mtime_ns) != (f.size, f.mtime_ns) or (f.sha256 and f.sha256 != sha):
+            raise FileFault(
+                delivery.feed, delivery.month, f.name, f"{CHANGED_WHILE_READ} ({exc.strerror})"
+            ) from exc
+        if (stat.st_size, stat.st_mtime_ns) != (f.size, f.mtime_ns) or (
+            f.sha256 and f.sha256 != sha
+        ):
             raise FileFault(delivery.feed, delivery.month, f.name, CHANGED_WHILE_READ)
 
 

@@ -45,7 +45,9 @@ class ReadLimits:
 
     def gzip_cap(self, compressed: int) -> int:
         """Expanded bytes a `.gz` of `compressed` bytes may reach."""
-        return min(self.gzip_max_bytes, max(self.gzip_ratio_floor, self.gzip_max_ratio * compressed))
+        return min(
+            self.gzip_max_bytes, max(self.gzip_ratio_floor, self.gzip_max_ratio * compressed)
+        )
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,11 @@ class _LineTracker:
                 self.head += data[: REJECT_TEXT_BYTES - self.run]
             self.run += len(data)
             return
-        self._end_line(self.run + first, self.head + data[: max(0, REJECT_TEXT_BYTES - self.run)], self.newlines + 1)
+        self._end_line(
+            self.run + first,
+            self.head + data[: max(0, REJECT_TEXT_BYTES - self.run)],
+            self.newlines + 1,
+        )
         if len(data) > self.limit:  # a chunk larger than the limit can hold a long interior line
             pos, line = first + 1, self.newlines + 2
             while (nxt := data.find(b"\n", pos)) >= 0:
@@ -167,7 +173,9 @@ class FileSpec:
     header: tuple[str, ...]  # as written in the file
     mapping: dict[str, int]  # contract column -> position in the header
     extra_columns: tuple[str, ...] = field(default_factory=tuple)
-    read_path: Path | None = None  # what DuckDB is handed: a link with a plain name (see `literal_alias`)
+    read_path: Path | None = (
+        None  # what DuckDB is handed: a link with a plain name (see `literal_alias`)
+    )
 
     @property
     def name(self) -> str:
@@ -186,7 +194,11 @@ def literal_alias(path: Path, folder: Path, index: int) -> Path:
     file is handed to them under a plain name, whatever characters its own name holds.
     """
     lower = path.name.lower()
-    suffix = next(s for s in (".csv.gz", ".parquet", ".csv") if lower.endswith(s)) if is_data_name(lower) else ""
+    suffix = (
+        next(s for s in (".csv.gz", ".parquet", ".csv") if lower.endswith(s))
+        if is_data_name(lower)
+        else ""
+    )
     alias = folder / f"f{index}{suffix}"
     alias.symlink_to(path.resolve())
     return alias
@@ -220,10 +232,14 @@ def _read_head(path: Path, gz: bool, fault) -> bytes:
 
 
 def _header_line(head: bytes, fault) -> str:
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+    if head.startswith(
+        (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
+    ):
         raise fault("not UTF-8: the file is UTF-16/UTF-32 encoded (byte-order mark)")
     if b"\x00" in head:
-        raise fault("not UTF-8 text: the file contains NUL bytes (binary, or UTF-16 without a byte-order mark)")
+        raise fault(
+            "not UTF-8 text: the file contains NUL bytes (binary, or UTF-16 without a byte-order mark)"
+        )
     if head.startswith(codecs.BOM_UTF8):
         head = head[len(codecs.BOM_UTF8) :]
     if not head.strip():
@@ -247,7 +263,9 @@ def _split_header(line: str) -> tuple[str, tuple[str, ...]]:
     return best[0], tuple(best[1])
 
 
-def map_header(feed: Feed, header: tuple[str, ...], fault) -> tuple[dict[str, int], tuple[str, ...]]:
+def map_header(
+    feed: Feed, header: tuple[str, ...], fault
+) -> tuple[dict[str, int], tuple[str, ...]]:
     """Match header names to contract columns (case-insensitive, trimmed)."""
     normalised = [h.strip().lower() for h in header]
     if not any(normalised):
@@ -260,13 +278,17 @@ def map_header(feed: Feed, header: tuple[str, ...], fault) -> tuple[dict[str, in
     mapping = {c: seen[c] for c in feed.column_names if c in seen}
     missing = [c for c in feed.required_columns if c not in mapping]
     if missing:
-        raise fault(f"missing required column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
+        raise fault(
+            f"missing required column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}"
+        )
     known = set(feed.column_names)
     extra = tuple(header[i] for i, n in enumerate(normalised) if n not in known)
     return mapping, extra
 
 
-def inspect_file(path: Path, feed: Feed, month: date, parquet_columns=None, read_path: Path | None = None) -> FileSpec:
+def inspect_file(
+    path: Path, feed: Feed, month: date, parquet_columns=None, read_path: Path | None = None
+) -> FileSpec:
     """Decide format, compression and delimiter, and map the header to the contract.
 
     `parquet_columns` is a callable returning a Parquet file's column names
@@ -292,4 +314,6 @@ def inspect_file(path: Path, feed: Feed, month: date, parquet_columns=None, read
     line = _header_line(head, fault)
     delimiter, header = _split_header(line)
     mapping, extra = map_header(feed, header, fault)
-    return FileSpec(path, "csv", "gzip" if gz else "none", delimiter, header, mapping, extra, read_path)
+    return FileSpec(
+        path, "csv", "gzip" if gz else "none", delimiter, header, mapping, extra, read_path
+    )

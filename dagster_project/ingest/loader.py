@@ -76,12 +76,20 @@ def _field_count(message: str) -> int | None:
 
 
 def _line_size(messages: list[str]) -> int | None:
-    sizes = [int(m.group(1)) for m in (re.search(r"Actual Size:\s*(\d+)", x or "") for x in messages) if m]
+    sizes = [
+        int(m.group(1))
+        for m in (re.search(r"Actual Size:\s*(\d+)", x or "") for x in messages)
+        if m
+    ]
     return max(sizes) if sizes else None
 
 
 def too_long(size: int | None, limit: int) -> str:
-    return f"line too long ({size:,} bytes; at most {limit:,})" if size else f"line too long (over {limit:,} bytes)"
+    return (
+        f"line too long ({size:,} bytes; at most {limit:,})"
+        if size
+        else f"line too long (over {limit:,} bytes)"
+    )
 
 
 def _parquet_columns(con: duckdb.DuckDBPyConnection) -> Callable[[Path], list[str]]:
@@ -105,10 +113,23 @@ class _Stage:
     """Temporary tables holding one file's text rows and its parser rejects."""
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, idx: int, spec: FileSpec, scan: FileScan, feed: Feed, month: date,
+        self,
+        con: duckdb.DuckDBPyConnection,
+        idx: int,
+        spec: FileSpec,
+        scan: FileScan,
+        feed: Feed,
+        month: date,
         limits: ReadLimits,
     ):
-        self.con, self.idx, self.spec, self.scan, self.feed, self.month = con, idx, spec, scan, feed, month
+        self.con, self.idx, self.spec, self.scan, self.feed, self.month = (
+            con,
+            idx,
+            spec,
+            scan,
+            feed,
+            month,
+        )
         self.limits = limits
         self.table = f"_f{idx}"
         self.lines_view = f"_fl{idx}"
@@ -148,7 +169,9 @@ class _Stage:
             f"store_rejects = true, rejects_table = '_rej{self.idx}', rejects_scan = '_rejscan{self.idx}'"
         )
         try:
-            con.execute(f"CREATE TEMP TABLE {self.table} AS SELECT * FROM read_csv({path}, {options})")
+            con.execute(
+                f"CREATE TEMP TABLE {self.table} AS SELECT * FROM read_csv({path}, {options})"
+            )
         except duckdb.Error as exc:
             raise self.fault(f"unreadable CSV ({str(exc).splitlines()[0]})") from exc
         errors = con.execute(
@@ -170,9 +193,13 @@ class _Stage:
                 f"FROM {self.parser_rejects}) GROUP BY adj) p ON f.rowid + 2 >= p.adj"
             )
         else:
-            con.execute(f"CREATE TEMP VIEW {self.lines_view} AS SELECT rowid + 2 AS _line, * FROM {self.table}")
+            con.execute(
+                f"CREATE TEMP VIEW {self.lines_view} AS SELECT rowid + 2 AS _line, * FROM {self.table}"
+            )
 
-    def _classify_parser_errors(self, errors, accepted_rows: int, long_lines: tuple[LongLine, ...]) -> None:
+    def _classify_parser_errors(
+        self, errors, accepted_rows: int, long_lines: tuple[LongLine, ...]
+    ) -> None:
         """Parser rejects of DuckDB's scan, plus the over-long lines it skipped without a word.
 
         DuckDB rejects a line over `max_line_size` only while the line fits its read
@@ -185,29 +212,48 @@ class _Stage:
         limit = self.limits.max_line_bytes
         for long in long_lines:
             if long.line > 1 and long.line not in reported:
-                rows.append((long.line, too_long(long.size, limit), long.head.decode("utf-8", "replace") + "…"))
+                rows.append(
+                    (
+                        long.line,
+                        too_long(long.size, limit),
+                        long.head.decode("utf-8", "replace") + "…",
+                    )
+                )
         for line, types, csv_line, messages in errors:
             text = (csv_line or "").strip("\r\n")
             if "INVALID ENCODING" in types:
                 raise self.fault(f"not UTF-8: invalid byte sequence at line {line}")
             if "UNQUOTED VALUE" in types:
                 if "\n" in text or (line == last_line and accepted_rows + len(errors) + 1 <= line):
-                    raise self.fault(f"a quote opened at line {line} is never closed: rows cannot be told apart")
+                    raise self.fault(
+                        f"a quote opened at line {line} is never closed: rows cannot be told apart"
+                    )
                 reason = "malformed quoting"
             elif "LINE SIZE OVER MAXIMUM" in types:  # its fields are not worth counting
                 reason = too_long(_line_size(messages), self.limits.max_line_bytes)
             elif "MISSING COLUMNS" in types:
                 found = min((c for c in map(_field_count, messages) if c is not None), default=None)
-                reason = f"fewer fields than the header ({found} of {self.width})" if found else "fewer fields than the header"
+                reason = (
+                    f"fewer fields than the header ({found} of {self.width})"
+                    if found
+                    else "fewer fields than the header"
+                )
             elif "TOO MANY COLUMNS" in types:
                 found = max((c for c in map(_field_count, messages) if c is not None), default=None)
-                reason = f"more fields than the header ({found} of {self.width})" if found else "more fields than the header"
+                reason = (
+                    f"more fields than the header ({found} of {self.width})"
+                    if found
+                    else "more fields than the header"
+                )
             else:
-                reason = "unparsable line: " + "; ".join(sorted({m.splitlines()[0] for m in messages if m}))
+                reason = "unparsable line: " + "; ".join(
+                    sorted({m.splitlines()[0] for m in messages if m})
+                )
             rows.append((line, reason, text))
         for i, (line, reason, text) in enumerate(sorted(rows)):
             self.con.execute(
-                f"INSERT INTO {self.parser_rejects} VALUES (?, ?, ?, ?)", [line, line - i, reason, text]
+                f"INSERT INTO {self.parser_rejects} VALUES (?, ?, ?, ?)",
+                [line, line - i, reason, text],
             )
 
     def select_contract_columns(self) -> str:
@@ -215,12 +261,20 @@ class _Stage:
         parts = [f"{self.idx} AS _fidx", f"{lit(self.spec.name)} AS _file", "_line"]
         for col in self.feed.columns:
             pos = self.spec.mapping.get(col.name)
-            parts.append(f"c{pos} AS {q(col.name)}" if pos is not None else f"CAST(NULL AS VARCHAR) AS {q(col.name)}")
+            parts.append(
+                f"c{pos} AS {q(col.name)}"
+                if pos is not None
+                else f"CAST(NULL AS VARCHAR) AS {q(col.name)}"
+            )
         return f"SELECT {', '.join(parts)} FROM {self.lines_view}"
 
     def raw_text_expr(self) -> str:
         delim = self.spec.delimiter or ","
-        return f"concat_ws({lit(delim)}, " + ", ".join(_csv_quote(f"f.{c}", delim) for c in self.cols()) + ")"
+        return (
+            f"concat_ws({lit(delim)}, "
+            + ", ".join(_csv_quote(f"f.{c}", delim) for c in self.cols())
+            + ")"
+        )
 
     def drop(self) -> None:
         for stmt in (
@@ -293,7 +347,9 @@ def load_feed_month(
         return LoadResult(feed.name, month, delivered=False)
     files = [f.path for f in delivery.files]
     existing = ensure_raw_schema(con)
-    if {c.name for c in feed.columns} - existing.get(feed.name, set()):  # a contract newer than FEEDS
+    if {c.name for c in feed.columns} - existing.get(
+        feed.name, set()
+    ):  # a contract newer than FEEDS
         ensure_feed_table(con, feed, existing.get(feed.name, set()))
     loaded_at = loaded_at or datetime.now(timezone.utc).replace(tzinfo=None)
     month_lit = lit(month.isoformat())
@@ -302,9 +358,19 @@ def load_feed_month(
     try:
         specs, scans = [], []
         for i, path in enumerate(files):
-            scans.append(scan_file(path, limits, lambda message, name=path.name: FileFault(feed.name, month, name, message)))
+            scans.append(
+                scan_file(
+                    path,
+                    limits,
+                    lambda message, name=path.name: FileFault(feed.name, month, name, message),
+                )
+            )
             alias = literal_alias(path, Path(links.name), i)
-            specs.append(inspect_file(path, feed, month, parquet_columns=_parquet_columns(con), read_path=alias))
+            specs.append(
+                inspect_file(
+                    path, feed, month, parquet_columns=_parquet_columns(con), read_path=alias
+                )
+            )
         for i, (spec, scan) in enumerate(zip(specs, scans)):
             stage = _Stage(con, i, spec, scan, feed, month, limits)
             stages.append(stage)
@@ -325,7 +391,9 @@ def load_feed_month(
         finally:
             con.execute("SET TimeZone = 'UTC'")
         hashes = [scan.sha256 for scan in scans]
-        check_unchanged(delivery, hashes)  # a file still being written fails the month, nothing replaced
+        check_unchanged(
+            delivery, hashes
+        )  # a file still being written fails the month, nothing replaced
         result = _write_month(con, feed, month, stages, hashes, tz, loaded_at)
         return result
     finally:
@@ -364,11 +432,17 @@ def _write_month(
 
         dirty: set[date] = {month}
         if feed.kind == "snapshot":
-            con.execute("CREATE OR REPLACE TEMP TABLE _new AS SELECT * FROM _typed WHERE _fault IS NULL")
-            latest = con.execute(f"SELECT max(_month) FROM {table} WHERE _month <> {m}").fetchall()[0][0]
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _new AS SELECT * FROM _typed WHERE _fault IS NULL"
+            )
+            latest = con.execute(f"SELECT max(_month) FROM {table} WHERE _month <> {m}").fetchall()[
+                0
+            ][0]
             if latest is None or latest <= month:
                 prev = f"(SELECT max(_month) FROM {table})"
-                con.execute(f"CREATE OR REPLACE TEMP TABLE _old AS SELECT * FROM {table} WHERE _month = {prev}")
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE _old AS SELECT * FROM {table} WHERE _month = {prev}"
+                )
                 earliest = con.execute(_register_dirty_sql(tz)).fetchall()[0][0]
                 if earliest is not None:
                     dirty.add(earliest)
@@ -416,12 +490,28 @@ def _write_month(
             notes = []
             if s.spec.extra_columns:
                 notes.append("ignored extra columns: " + ", ".join(s.spec.extra_columns))
-            fr = FileResult(s.spec.name, digest, parsed + parser_rej, accepted, rejected_rows + parser_rej, notes)
+            fr = FileResult(
+                s.spec.name,
+                digest,
+                parsed + parser_rej,
+                accepted,
+                rejected_rows + parser_rej,
+                notes,
+            )
             result.files.append(fr)
             con.execute(
                 "INSERT INTO raw.load_audit VALUES (?, ?, ?, ?, ?, ?, ?, 'not_checked', NULL, ?, ?)",
-                [feed.name, month, fr.file, digest, fr.rows_read, fr.rows_accepted, fr.rows_rejected,
-                 "; ".join(notes) or None, loaded_at],
+                [
+                    feed.name,
+                    month,
+                    fr.file,
+                    digest,
+                    fr.rows_read,
+                    fr.rows_accepted,
+                    fr.rows_rejected,
+                    "; ".join(notes) or None,
+                    loaded_at,
+                ],
             )
 
         if feed.kind == "event" and feed.key:
@@ -429,7 +519,8 @@ def _write_month(
 
         result.dirty_months = sorted(dirty)
         con.executemany(
-            "INSERT INTO meta.dirty_months VALUES (?, ?, ?)", [[d, feed.name, loaded_at] for d in result.dirty_months]
+            "INSERT INTO meta.dirty_months VALUES (?, ?, ?)",
+            [[d, feed.name, loaded_at] for d in result.dirty_months],
         )
         con.execute(f"DELETE FROM meta.load_failures WHERE feed = {lit(feed.name)} AND month = {m}")
         con.execute("COMMIT")
@@ -439,12 +530,19 @@ def _write_month(
     return result
 
 
-def record_file_fault(con: duckdb.DuckDBPyConnection, fault: FileFault, at: datetime | None = None) -> None:
+def record_file_fault(
+    con: duckdb.DuckDBPyConnection, fault: FileFault, at: datetime | None = None
+) -> None:
     """Note a feed-month's file-level fault (its loaded data are left exactly as they were)."""
     ensure_raw_schema(con)
     at = at or datetime.now(timezone.utc).replace(tzinfo=None)
-    con.execute("DELETE FROM meta.load_failures WHERE feed = ? AND month = ?", [fault.feed, fault.month])
-    con.execute("INSERT INTO meta.load_failures VALUES (?, ?, ?, ?, ?)", [fault.feed, fault.month, fault.file, fault.fault, at])
+    con.execute(
+        "DELETE FROM meta.load_failures WHERE feed = ? AND month = ?", [fault.feed, fault.month]
+    )
+    con.execute(
+        "INSERT INTO meta.load_failures VALUES (?, ?, ?, ?, ?)",
+        [fault.feed, fault.month, fault.file, fault.fault, at],
+    )
 
 
 def _demote_later_duplicates(con, feed: Feed, month: date, at: str, dirty: set[date]) -> int:
@@ -461,7 +559,9 @@ def _demote_later_duplicates(con, feed: Feed, month: date, at: str, dirty: set[d
     )
     n = con.execute("SELECT count(*) FROM _later").fetchall()[0][0]
     if n:
-        text = "concat_ws(',', " + ", ".join(f"coalesce(CAST({c} AS VARCHAR), '')" for c in cols) + ")"
+        text = (
+            "concat_ws(',', " + ", ".join(f"coalesce(CAST({c} AS VARCHAR), '')" for c in cols) + ")"
+        )
         con.execute(
             f"INSERT INTO raw.rejects SELECT {lit(feed.name)}, _month, _file, _line, {lit(feed.key)}, "
             f"'duplicate {feed.key} (already loaded for month {month:%Y-%m})', {text}, {at} FROM _later"

@@ -68,16 +68,34 @@ def column_checks(col: Column, code_sets: dict[str, frozenset[str]]) -> list[tup
             checks.append((f"{t} < 0", "negative value"))
     if col.type == "int" and col.min_value is not None and col.max_value is not None:
         checks.append(
-            (f"{t} NOT BETWEEN {col.min_value:g} AND {col.max_value:g}", f"out of range {col.min_value:g}-{col.max_value:g}")
+            (
+                f"{t} NOT BETWEEN {col.min_value:g} AND {col.max_value:g}",
+                f"out of range {col.min_value:g}-{col.max_value:g}",
+            )
         )
     if col.type == "code":
         codes = frozenset(col.codes) if col.codes else code_sets[col.codes_from or ""]
         label = "|".join(col.codes) if col.codes else col.codes_from
-        checks.append((f"{t} NOT IN {in_list(codes) if codes else '(NULL)'}", f"code outside its set ({label})"))
+        checks.append(
+            (
+                f"{t} NOT IN {in_list(codes) if codes else '(NULL)'}",
+                f"code outside its set ({label})",
+            )
+        )
     if col.type == "country":
-        checks.append((f"{t} NOT IN {in_list(ISO_3166_ALPHA2)}", "not an assigned ISO 3166-1 alpha-2 country code"))
+        checks.append(
+            (
+                f"{t} NOT IN {in_list(ISO_3166_ALPHA2)}",
+                "not an assigned ISO 3166-1 alpha-2 country code",
+            )
+        )
     if col.pattern:
-        checks.append((f"NOT regexp_full_match({t}, {lit(col.pattern)})", f"not {col.pattern_hint or col.pattern}"))
+        checks.append(
+            (
+                f"NOT regexp_full_match({t}, {lit(col.pattern)})",
+                f"not {col.pattern_hint or col.pattern}",
+            )
+        )
     return checks
 
 
@@ -116,7 +134,9 @@ def typed_select_sql(
 ) -> str:
     """SELECT producing typed columns, lineage and the first fault of each row from `_in`."""
     text_cols = ", ".join(
-        f"nullif(trim({q(c.name)}), '') AS {_v(c)}" if c.name in present_columns else f"CAST(NULL AS VARCHAR) AS {_v(c)}"
+        f"nullif(trim({q(c.name)}), '') AS {_v(c)}"
+        if c.name in present_columns
+        else f"CAST(NULL AS VARCHAR) AS {_v(c)}"
         for c in feed.columns
     )
     typed_cols = ", ".join(f"{typed_expr(c)} AS {q(c.name)}" for c in feed.columns)
@@ -130,7 +150,11 @@ def typed_select_sql(
     if feed.anchor:
         anchor_month = local_month_expr(q(feed.anchor), tz)
         cases.append(
-            (f"{anchor_month} <> DATE {month_literal}", feed.anchor, "anchor outside partition month")
+            (
+                f"{anchor_month} <> DATE {month_literal}",
+                feed.anchor,
+                "anchor outside partition month",
+            )
         )
     fault_col, fault_why = _fault_case(cases)
 

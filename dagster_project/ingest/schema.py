@@ -76,8 +76,12 @@ CREATE TABLE IF NOT EXISTS meta.load_failures (
 
 # Months rebuilt by dbt and not yet published (a NULL month: all of them, after a full refresh),
 # and what the last published file was built with: the publisher's bookkeeping.
-UNPUBLISHED_MONTHS_DDL = "CREATE TABLE IF NOT EXISTS meta.unpublished_months (month DATE, noted_at TIMESTAMP NOT NULL)"
-PUBLISH_STATE_DDL = "CREATE TABLE IF NOT EXISTS meta.publish_state (key VARCHAR NOT NULL, value VARCHAR)"
+UNPUBLISHED_MONTHS_DDL = (
+    "CREATE TABLE IF NOT EXISTS meta.unpublished_months (month DATE, noted_at TIMESTAMP NOT NULL)"
+)
+PUBLISH_STATE_DDL = (
+    "CREATE TABLE IF NOT EXISTS meta.publish_state (key VARCHAR NOT NULL, value VARCHAR)"
+)
 # The delivery of each feed-month (digest of its files) the published KPIs were built from:
 # written by each full publish, read by the ledger-only one (published load_audit.in_published_kpis).
 PUBLISHED_DELIVERIES_DDL = """
@@ -106,7 +110,9 @@ def raw_table_columns(feed: Feed) -> list[tuple[str, str]]:
     return [(c.name, c.sql_type) for c in feed.columns] + list(LINEAGE_COLUMNS)
 
 
-def ensure_feed_table(con: duckdb.DuckDBPyConnection, feed: Feed, existing: set[str] | None = None) -> None:
+def ensure_feed_table(
+    con: duckdb.DuckDBPyConnection, feed: Feed, existing: set[str] | None = None
+) -> None:
     """Create a feed's raw table, or add the contract columns it lacks. Idempotent.
     `existing`: the table's columns when the caller already read them (empty: no table)."""
     cols = raw_table_columns(feed)
@@ -130,6 +136,7 @@ def _raw_columns(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
         columns.setdefault(table, set()).add(column)
     return columns
 
+
 # The engine of the last successful dbt build (CUSTOMS_KPI_ENGINE): a build on another engine
 # starts from scratch (a full refresh), since each engine keeps its own incremental state.
 BUILD_ENGINE_DDL = """
@@ -150,7 +157,17 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
     for feed in FEEDS:
         ensure_feed_table(con, feed, existing.get(feed.name, set()))
         existing.setdefault(feed.name, set()).update(name for name, _ in raw_table_columns(feed))
-    for ddl in (REJECTS_DDL, LOAD_AUDIT_DDL, DIRTY_MONTHS_DDL, BUILD_WINDOW_DDL, LOAD_FAILURES_DDL,
-                UNPUBLISHED_MONTHS_DDL, PUBLISH_STATE_DDL, PUBLISHED_DELIVERIES_DDL, QUALITY_GATE_DDL, BUILD_ENGINE_DDL):
+    for ddl in (
+        REJECTS_DDL,
+        LOAD_AUDIT_DDL,
+        DIRTY_MONTHS_DDL,
+        BUILD_WINDOW_DDL,
+        LOAD_FAILURES_DDL,
+        UNPUBLISHED_MONTHS_DDL,
+        PUBLISH_STATE_DDL,
+        PUBLISHED_DELIVERIES_DDL,
+        QUALITY_GATE_DDL,
+        BUILD_ENGINE_DDL,
+    ):
         con.execute(ddl)
     return existing

@@ -33,7 +33,9 @@ def root_cause(error) -> str:
         chain.append(error)
         error = error.cause or error.context
     inner = _first_line(chain[-1])
-    path = next((m.group(1) for e in reversed(chain) for m in [_PATH.search(e.message or "")] if m), None)
+    path = next(
+        (m.group(1) for e in reversed(chain) for m in [_PATH.search(e.message or "")] if m), None
+    )
     if NO_SPACE in inner:
         return f"{NO_SPACE} while writing {path}" if path else NO_SPACE
     if path and path not in inner:
@@ -57,7 +59,12 @@ def failure_messages(events) -> list[str]:
                 check_reasons.setdefault(event.step_key, []).extend(lines)
     # a run stopped before the publish (a file fault) still names the feed-months its gate withholds
     if not any(step.endswith(f"_{WITHHELD_CHECK_NAME}") for step in evaluated):
-        messages.extend(line for lines in check_reasons.values() for line in lines if line.startswith("withheld: "))
+        messages.extend(
+            line
+            for lines in check_reasons.values()
+            for line in lines
+            if line.startswith("withheld: ")
+        )
     for event in events:
         if not event.is_step_failure:
             continue
@@ -67,7 +74,9 @@ def failure_messages(events) -> list[str]:
             messages.extend(part.strip() for part in user.description.split("; ") if part.strip())
         elif data.error is not None and data.error.cls_name == "DagsterAssetCheckFailedError":
             failed = [x.strip() for x in data.error.message.strip().splitlines()[1:] if x.strip()]
-            messages.extend(check_reasons.get(event.step_key) or [f"blocking check failed: {', '.join(failed)}"])
+            messages.extend(
+                check_reasons.get(event.step_key) or [f"blocking check failed: {', '.join(failed)}"]
+            )
         elif data.error is not None:
             messages.append(f"{event.step_key}: {root_cause(data.error)}")
     return messages
@@ -76,7 +85,9 @@ def failure_messages(events) -> list[str]:
 def alert_lines(run_id: str, months: str, messages: list[str]) -> list[str]:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     reasons = messages or ["run failed (no step reported a reason; see the Dagster UI)"]
-    return [f"{stamp} FAILED run={run_id[:8]} months={months} {' '.join(r.split())}" for r in reasons]
+    return [
+        f"{stamp} FAILED run={run_id[:8]} months={months} {' '.join(r.split())}" for r in reasons
+    ]
 
 
 def send_alert(settings: Settings, lines: list[str]) -> Path:

@@ -56,8 +56,12 @@ def cached_hasher(raw_dir: Path, cache: HashCache, fresh: HashCache) -> Hasher:
 @dataclass
 class RawScan:
     raw_dir: Path
-    deliveries: dict[tuple[str, str], Delivery] = field(default_factory=dict)  # (feed, YYYY-MM), every month folder
-    warnings: list[str] = field(default_factory=list)  # folders that are not month folders, months too old
+    deliveries: dict[tuple[str, str], Delivery] = field(
+        default_factory=dict
+    )  # (feed, YYYY-MM), every month folder
+    warnings: list[str] = field(
+        default_factory=list
+    )  # folders that are not month folders, months too old
     hashes: HashCache = field(default_factory=dict)
 
     def delivered(self) -> dict[tuple[str, str], list[Entry]]:
@@ -85,7 +89,13 @@ class RawScan:
                     stat = (self.raw_dir / feed / month / name).stat()
                 except OSError:
                     stat = None
-                entries.append((feed, name, f"not read: {stat.st_size}/{stat.st_mtime_ns}" if stat else "not read"))
+                entries.append(
+                    (
+                        feed,
+                        name,
+                        f"not read: {stat.st_size}/{stat.st_mtime_ns}" if stat else "not read",
+                    )
+                )
         return {m: digest_of(e) for m, e in by_month.items()}
 
 
@@ -100,7 +110,9 @@ def scan_deliveries(raw_dir: Path, first_month: date, cache: HashCache | None = 
     hasher = cached_hasher(raw_dir, dict(cache or {}), scan.hashes)
     for feed in FEEDS:
         for month in survey.months[feed.name]:
-            scan.deliveries[(feed.name, month_key(month))] = feed_month_delivery(raw_dir, feed, month, hasher)
+            scan.deliveries[(feed.name, month_key(month))] = feed_month_delivery(
+                raw_dir, feed, month, hasher
+            )
     return scan
 
 
@@ -115,7 +127,9 @@ def loaded_entries(con) -> dict[tuple[str, str], list[Entry]]:
     return out
 
 
-def loaded_digests(loaded: dict[tuple[str, str], list[Entry]], on_disk: dict[tuple[str, str], list[Entry]]) -> dict[str, str]:
+def loaded_digests(
+    loaded: dict[tuple[str, str], list[Entry]], on_disk: dict[tuple[str, str], list[Entry]]
+) -> dict[str, str]:
     """Digest per month of what is loaded for the feeds that have a delivery on disk that month.
 
     A feed-month without a delivery changes nothing when its month runs, so it

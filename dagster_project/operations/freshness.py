@@ -55,8 +55,11 @@ def build_freshness_check(feed: Feed) -> AssetChecksDefinition:
         return AssetCheckResult(
             passed=not overdue,
             severity=AssetCheckSeverity.WARN,
-            description=(f"{len(overdue)} month(s) overdue: {', '.join(month_key(m) for m in overdue[:12])}"
-                         if overdue else "up to date"),
+            description=(
+                f"{len(overdue)} month(s) overdue: {', '.join(month_key(m) for m in overdue[:12])}"
+                if overdue
+                else "up to date"
+            ),
             metadata={
                 "latest_delivered": month_key(max(delivered)) if delivered else "none",
                 "expected_by_now": month_key(expected_month(today, settings.due_day)),

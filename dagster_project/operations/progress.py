@@ -32,8 +32,14 @@ class ProgressHandler(logging.Handler):
                     line = f"  check {evaluation.asset_key.to_user_string()}:{evaluation.check_name}: failed"
         elif record.levelno >= logging.INFO and step:
             message = str(meta.get("orig_message", record.getMessage()))
-            if record.levelno >= logging.WARNING or not step.startswith(QUIET_STEP_PREFIXES) or message.startswith(DBT_SUMMARY):
-                line = f"  {step}: {message.strip().splitlines()[0] if message.strip() else message}"
+            if (
+                record.levelno >= logging.WARNING
+                or not step.startswith(QUIET_STEP_PREFIXES)
+                or message.startswith(DBT_SUMMARY)
+            ):
+                line = (
+                    f"  {step}: {message.strip().splitlines()[0] if message.strip() else message}"
+                )
         if line:
             self.stream.write(line + "\n")
             self.stream.flush()

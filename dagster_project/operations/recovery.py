@@ -56,7 +56,8 @@ def release_dead_runs(instance: DagsterInstance) -> list[str]:
         if not pids or any(_alive(p) for p in pids):
             continue
         instance.report_run_failed(
-            run, message=f"the process that ran it (pid {', '.join(map(str, pids))}) is gone: killed or crashed"
+            run,
+            message=f"the process that ran it (pid {', '.join(map(str, pids))}) is gone: killed or crashed",
         )
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         released.append(run.run_id)

@@ -41,7 +41,9 @@ def build_monthly_close(job) -> ScheduleDefinition:
         when = context.scheduled_execution_time or datetime.now(timezone.utc)
         local_day = when.astimezone(settings.zone).date()
         if local_day.day != settings.schedule_day:
-            return SkipReason(f"runs on day {settings.schedule_day} of the month (today is day {local_day.day})")
+            return SkipReason(
+                f"runs on day {settings.schedule_day} of the month (today is day {local_day.day})"
+            )
         key = month_to_run(local_day)
         return RunRequest(run_key=f"monthly_close:{key}", partition_key=key)
 

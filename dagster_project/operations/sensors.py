@@ -27,12 +27,18 @@ from dagster_project.runtime import run_settings
 LAUNCHED_BY_TAG = "customs_kpi/launched_by"
 
 
-def plan_runs(on_disk: dict[str, str], loaded: dict[str, str], requested: dict[str, str]) -> list[str]:
+def plan_runs(
+    on_disk: dict[str, str], loaded: dict[str, str], requested: dict[str, str]
+) -> list[str]:
     """Months to run: content differs from what was loaded and was not already requested (pure)."""
-    return sorted(m for m, digest in on_disk.items() if loaded.get(m) != digest and requested.get(m) != digest)
+    return sorted(
+        m for m, digest in on_disk.items() if loaded.get(m) != digest and requested.get(m) != digest
+    )
 
 
-def settle(on_disk: dict[str, str], seen: dict[str, list], now: float, settle_seconds: int) -> tuple[dict[str, str], dict[str, list]]:
+def settle(
+    on_disk: dict[str, str], seen: dict[str, list], now: float, settle_seconds: int
+) -> tuple[dict[str, str], dict[str, list]]:
     """Months whose content has been the same for `settle_seconds`, and the updated first-seen times (pure).
 
     `seen` maps a month to [digest, when the sensor first saw that digest]; a
@@ -74,31 +80,57 @@ def build_raw_delivery_sensor(job, partitions: PartitionsDefinition) -> SensorDe
             loaded = {}
         except duckdb.IOException as exc:
             if settings.work_db.exists():
-                return SkipReason(f"work database busy ({str(exc).splitlines()[0]}); will look again")
+                return SkipReason(
+                    f"work database busy ({str(exc).splitlines()[0]}); will look again"
+                )
             loaded = {}
         requested: dict[str, str] = dict(state.get("requested", {}))
         valid_keys = set(partitions.get_partition_keys())
-        delivered = {k: e for k, e in scan.delivered().items() if partition_key(parse_month(k[1])) in valid_keys}
-        on_disk = {m: d for m, d in scan.month_digests().items() if partition_key(parse_month(m)) in valid_keys}
+        delivered = {
+            k: e
+            for k, e in scan.delivered().items()
+            if partition_key(parse_month(k[1])) in valid_keys
+        }
+        on_disk = {
+            m: d
+            for m, d in scan.month_digests().items()
+            if partition_key(parse_month(m)) in valid_keys
+        }
         loaded_now = loaded_digests(loaded, delivered)
         quiet = {m: d for m, d in scan.quiet_digests().items() if m in on_disk}
-        quiet_months, seen = settle(quiet, state.get("seen", {}), time.time(), settings.settle_seconds)
+        quiet_months, seen = settle(
+            quiet, state.get("seen", {}), time.time(), settings.settle_seconds
+        )
         settled = {m: on_disk[m] for m in quiet_months}
         runs = []
         for month in plan_runs(settled, loaded_now, requested):
             digest = on_disk[month]
             key = partition_key(parse_month(month))
-            runs.append(RunRequest(run_key=f"{month}:{digest[:16]}", partition_key=key, tags={LAUNCHED_BY_TAG: "sensor"}))
+            runs.append(
+                RunRequest(
+                    run_key=f"{month}:{digest[:16]}",
+                    partition_key=key,
+                    tags={LAUNCHED_BY_TAG: "sensor"},
+                )
+            )
             requested[month] = digest
         cursor = json.dumps(
-            {"hashes": scan.hashes, "requested": requested, "seen": seen, "warnings": scan.warnings}, sort_keys=True
+            {
+                "hashes": scan.hashes,
+                "requested": requested,
+                "seen": seen,
+                "warnings": scan.warnings,
+            },
+            sort_keys=True,
         )
         if runs:
             return SensorResult(run_requests=runs, cursor=cursor)
         waiting = [m for m in plan_runs(on_disk, loaded_now, requested) if m not in settled]
         if waiting:
-            reason = (f"waiting for {', '.join(waiting)} to settle: content unchanged for "
-                      f"CUSTOMS_KPI_SETTLE_SECONDS={settings.settle_seconds} s before a run")
+            reason = (
+                f"waiting for {', '.join(waiting)} to settle: content unchanged for "
+                f"CUSTOMS_KPI_SETTLE_SECONDS={settings.settle_seconds} s before a run"
+            )
         else:
             reason = "no new or changed month"
         return SensorResult(skip_reason=SkipReason(reason), cursor=cursor)
@@ -119,12 +151,16 @@ def build_run_failure_alert(job) -> SensorDefinition:
         if run.tags.get(LAUNCHED_BY_TAG) == "cli":
             return  # the command line writes its own alert
         settings = run_settings()
-        start = run.tags.get("dagster/asset_partition_range_start") or run.tags.get("dagster/partition", "?")
+        start = run.tags.get("dagster/asset_partition_range_start") or run.tags.get(
+            "dagster/partition", "?"
+        )
         end = run.tags.get("dagster/asset_partition_range_end") or start
         months = start[:7] if start == end else f"{start[:7]}..{end[:7]}"
         messages = failure_messages(context.get_step_failure_events())
         error = getattr(context.failure_event.event_specific_data, "error", None)
-        if not messages and error is not None:  # failed before any step, e.g. refused: another run works
+        if (
+            not messages and error is not None
+        ):  # failed before any step, e.g. refused: another run works
             messages = [root_cause(error)]
         send_alert(settings, alert_lines(run.run_id, months, messages))
 
@@ -132,4 +168,7 @@ def build_run_failure_alert(job) -> SensorDefinition:
 
 
 def sensors(pipeline_job, partitions: PartitionsDefinition) -> list[SensorDefinition]:
-    return [build_raw_delivery_sensor(pipeline_job, partitions), build_run_failure_alert(pipeline_job)]
+    return [
+        build_raw_delivery_sensor(pipeline_job, partitions),
+        build_run_failure_alert(pipeline_job),
+    ]

@@ -35,11 +35,16 @@ def _query(path, sql: str, params=None) -> list[tuple]:
     try:
         with duckdb.connect(str(path), read_only=True) as con:
             return con.execute(sql, params or []).fetchall()
-    except (duckdb.CatalogException, duckdb.BinderException):  # no such table, or column (an older file)
+    except (
+        duckdb.CatalogException,
+        duckdb.BinderException,
+    ):  # no such table, or column (an older file)
         return []
 
 
-def collect_status(settings: Settings, today: date | None = None, warnings: list[str] | None = None) -> list[FeedMonth]:
+def collect_status(
+    settings: Settings, today: date | None = None, warnings: list[str] | None = None
+) -> list[FeedMonth]:
     """State per feed and month; folders under raw/ that are not read are appended to `warnings`."""
     today = today or datetime.now(timezone.utc).astimezone(settings.zone).date()
     scan = scan_deliveries(settings.raw_dir, settings.first_month)
@@ -50,16 +55,23 @@ def collect_status(settings: Settings, today: date | None = None, warnings: list
         "SELECT feed, strftime(month, '%Y-%m'), list(file), list(file_sha256), sum(rows_accepted), "
         "sum(rows_rejected), string_agg(DISTINCT quality_result, ','), any_value(quality_note) FROM {t} GROUP BY ALL"
     )
-    loaded = {(r[0], r[1]): r for r in _query(settings.work_db, audit_sql.format(t="raw.load_audit"))}
+    loaded = {
+        (r[0], r[1]): r for r in _query(settings.work_db, audit_sql.format(t="raw.load_audit"))
+    }
     # Published means: the published KPIs are built from this very delivery. A ledger-only publish
     # (the gate held a month back) lists newer loads too, with in_published_kpis false.
     published = {
         (r[0], r[1]): r
-        for r in _query(settings.published_db, audit_sql.format(t="marts.load_audit WHERE in_published_kpis"))
+        for r in _query(
+            settings.published_db, audit_sql.format(t="marts.load_audit WHERE in_published_kpis")
+        )
     }
     failures = {
         (r[0], r[1]): r[2]
-        for r in _query(settings.work_db, "SELECT feed, strftime(month, '%Y-%m'), file || ': ' || fault FROM meta.load_failures")
+        for r in _query(
+            settings.work_db,
+            "SELECT feed, strftime(month, '%Y-%m'), file || ': ' || fault FROM meta.load_failures",
+        )
     }
 
     def digest(row) -> str:
@@ -82,7 +94,9 @@ def collect_status(settings: Settings, today: date | None = None, warnings: list
                 fm.state, fm.detail = "failed", failures[key]
             elif delivery and delivery.state == EMPTY_FOLDER:
                 fm.state = "empty folder"
-                fm.detail = "no data file: no delivery" + ("; the loaded month is kept" if row else "")
+                fm.detail = "no data file: no delivery" + (
+                    "; the loaded month is kept" if row else ""
+                )
             elif key in on_disk and not row:
                 fm.state = "not loaded"
             elif row and key in on_disk and digest(row) != digest_of(on_disk[key]):
@@ -94,7 +108,9 @@ def collect_status(settings: Settings, today: date | None = None, warnings: list
             elif row and published.get(key) and digest(published[key]) == digest(row):
                 fm.state = "published"
                 if "overridden" in (row[6] or ""):
-                    fm.detail = "override: " + (row[7] or "").split(" | ")[0].removeprefix("overridden ")
+                    fm.detail = "override: " + (row[7] or "").split(" | ")[0].removeprefix(
+                        "overridden "
+                    )
             elif row:
                 fm.state = "not published"
             if delivery and delivery.notes():
@@ -103,9 +119,19 @@ def collect_status(settings: Settings, today: date | None = None, warnings: list
                 out.append(fm)
         overdue = overdue_months(delivered, today, settings.due_day)
         if overdue:
-            span = month_key(overdue[0]) if len(overdue) == 1 else f"{month_key(overdue[0])} .. {month_key(overdue[-1])}"
-            out.append(FeedMonth(feed.name, overdue[-1], "overdue",
-                                 detail=f"{len(overdue)} month(s) not delivered: {span} (due by day {settings.due_day} of the next month)"))
+            span = (
+                month_key(overdue[0])
+                if len(overdue) == 1
+                else f"{month_key(overdue[0])} .. {month_key(overdue[-1])}"
+            )
+            out.append(
+                FeedMonth(
+                    feed.name,
+                    overdue[-1],
+                    "overdue",
+                    detail=f"{len(overdue)} month(s) not delivered: {span} (due by day {settings.due_day} of the next month)",
+                )
+            )
     return out
 
 
@@ -115,7 +141,9 @@ def render_status(items: list[FeedMonth], warnings: list[str] | None = None) -> 
     for i in sorted(items, key=lambda x: (x.feed, x.month)):
         rows = "" if i.rows is None else str(i.rows)
         rej = "" if i.rejected is None else str(i.rejected)
-        lines.append(f"{i.feed:<13} {month_key(i.month):<8} {i.state:<16} {rows:>9} {rej:>8}  {i.detail}")
+        lines.append(
+            f"{i.feed:<13} {month_key(i.month):<8} {i.state:<16} {rows:>9} {rej:>8}  {i.detail}"
+        )
     counts: dict[str, int] = {}
     for i in items:
         counts[i.state] = counts.get(i.state, 0) + 1

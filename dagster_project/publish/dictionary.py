@@ -26,7 +26,11 @@ from dagster_project.settings import DBT_DIR, Settings
 from dagster_project.transform.child import DBT_CHILD
 from dagster_project.transform.project import TARGET_DIR
 
-SITE_FILES = {"static_index.html": "index.html", "manifest.json": "manifest.json", "catalog.json": "catalog.json"}
+SITE_FILES = {
+    "static_index.html": "index.html",
+    "manifest.json": "manifest.json",
+    "catalog.json": "catalog.json",
+}
 
 
 @dataclass
@@ -68,8 +72,12 @@ def generate_dictionary(settings: Settings) -> Dictionary:
     site = settings.marts_dir / "docs"
     fingerprint = source_fingerprint()
     stamp = target / FINGERPRINT
-    if (site / "index.html").is_file() and (site / "manifest.json").is_file() and stamp.is_file() \
-            and stamp.read_text(encoding="utf-8") == fingerprint:
+    if (
+        (site / "index.html").is_file()
+        and (site / "manifest.json").is_file()
+        and stamp.is_file()
+        and stamp.read_text(encoding="utf-8") == fingerprint
+    ):
         return _describe(site)
     stamp.unlink(missing_ok=True)
     # The run's `dbt build` left a manifest (with compiled SQL) in dbt/target: reuse it and skip
@@ -81,15 +89,29 @@ def generate_dictionary(settings: Settings) -> Dictionary:
             shutil.copy2(TARGET_DIR / name, target / name)
     dbt = Path(sys.executable).with_name(DBT_CHILD)  # ends with this process (transform/child.py)
     proc = subprocess.run(
-        [str(dbt), "docs", "generate", "--static", *(["--no-compile"] if reuse else []),
-         "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
-         "--target-path", str(target), "--log-path", str(target)],
+        [
+            str(dbt),
+            "docs",
+            "generate",
+            "--static",
+            *(["--no-compile"] if reuse else []),
+            "--project-dir",
+            str(DBT_DIR),
+            "--profiles-dir",
+            str(DBT_DIR),
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(target),
+        ],
         env={**os.environ, **settings.dbt_env(engine="duckdb")},
         capture_output=True,
         text=True,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"dbt docs generate failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+        raise RuntimeError(
+            f"dbt docs generate failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+        )
 
     sweep(site)
     build = build_dir(site)
@@ -106,7 +128,9 @@ def generate_dictionary(settings: Settings) -> Dictionary:
 def _describe(site: Path) -> Dictionary:
     manifest = json.loads((site / "manifest.json").read_text(encoding="utf-8"))
     marts = published_nodes(manifest)
-    return Dictionary(site, site / "index.html", len(marts), sum(len(n["columns"]) for n in marts.values()))
+    return Dictionary(
+        site, site / "index.html", len(marts), sum(len(n["columns"]) for n in marts.values())
+    )
 
 
 def published_nodes(manifest: dict) -> dict[str, dict]:
@@ -131,6 +155,8 @@ def undocumented_columns(manifest: dict, published: dict[str, list[str]]) -> lis
         if node is None:
             missing.append(f"{table}.*")
             continue
-        described = {c: (meta.get("description") or "").strip() for c, meta in node["columns"].items()}
+        described = {
+            c: (meta.get("description") or "").strip() for c, meta in node["columns"].items()
+        }
         missing += [f"{table}.{c}" for c in columns if not described.get(c)]
     return missing

@@ -36,7 +36,9 @@ class MissingSecret(RuntimeError):
 
 def pseudonym(secret: str, trader_id: str) -> str:
     """A stable, non-reversible id: the first 16 bytes of HMAC-SHA-256(secret, trader_id), hex."""
-    return hmac.new(secret.encode("utf-8"), trader_id.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+    return hmac.new(secret.encode("utf-8"), trader_id.encode("utf-8"), hashlib.sha256).hexdigest()[
+        :32
+    ]
 
 
 def demo_secret(path: Path) -> str:

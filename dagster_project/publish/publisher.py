@@ -49,7 +49,9 @@ PSEUDONYMISED_COLUMNS = ("trader_id",)
 # The text of a rejected row is published only for feeds that carry no trader
 # identity: a raw line holds the trader id in clear, in a field we cannot find
 # reliably once the row failed to parse. Those lines stay in raw.rejects.
-IDENTITY_FEEDS = tuple(f.name for f in FEEDS if any(c.name in PSEUDONYMISED_COLUMNS for c in f.columns))
+IDENTITY_FEEDS = tuple(
+    f.name for f in FEEDS if any(c.name in PSEUDONYMISED_COLUMNS for c in f.columns)
+)
 
 # Tables published month by month (their DATE column holding the month): they grow with history,
 # and their Parquet is a Hive-partitioned folder, one sub-folder per month.
@@ -147,15 +149,28 @@ def _columns(con, schema: str, table: str) -> list[str]:
 def _pseudonym_map(con, secret: str, sources: list[tuple[str, str]]) -> None:
     """Temp table _pseudonyms(trader_id, pseudonym) over every trader id being published.
     `sources` are (relation or subquery, name) pairs."""
-    union = " UNION ".join(f"SELECT DISTINCT trader_id FROM {rel}" for rel, _ in sources) or "SELECT CAST(NULL AS VARCHAR) AS trader_id WHERE false"
-    ids = [r[0] for r in con.execute(f"SELECT trader_id FROM ({union}) WHERE trader_id IS NOT NULL").fetchall()]
+    union = (
+        " UNION ".join(f"SELECT DISTINCT trader_id FROM {rel}" for rel, _ in sources)
+        or "SELECT CAST(NULL AS VARCHAR) AS trader_id WHERE false"
+    )
+    ids = [
+        r[0]
+        for r in con.execute(
+            f"SELECT trader_id FROM ({union}) WHERE trader_id IS NOT NULL"
+        ).fetchall()
+    ]
     # One Arrow table in one statement: executemany would be a round trip per trader (~20 s per 100k).
     rows = pa.table(
-        {"trader_id": pa.array(ids, pa.string()), "pseudonym": pa.array([pseudonym(secret, i) for i in ids], pa.string())}
+        {
+            "trader_id": pa.array(ids, pa.string()),
+            "pseudonym": pa.array([pseudonym(secret, i) for i in ids], pa.string()),
+        }
     )
     con.register("_pseudonym_rows", rows)
     try:
-        con.execute("CREATE OR REPLACE TEMP TABLE _pseudonyms AS SELECT trader_id, pseudonym FROM _pseudonym_rows")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _pseudonyms AS SELECT trader_id, pseudonym FROM _pseudonym_rows"
+        )
     finally:
         con.unregister("_pseudonym_rows")
 
@@ -197,20 +212,27 @@ def publish(settings: Settings, secret: str, *, ledger_only: bool = False) -> Pu
     try:
         ensure_raw_schema(con)
         taken_at = con.execute("SELECT max(noted_at) FROM meta.unpublished_months").fetchall()[0][0]
-        pending = [r[0] for r in con.execute("SELECT DISTINCT month FROM meta.unpublished_months").fetchall()]
+        pending = [
+            r[0]
+            for r in con.execute("SELECT DISTINCT month FROM meta.unpublished_months").fetchall()
+        ]
         sources = [] if ledger_only else [(f"marts.{q(t)}", t) for t in marts_tables(con)]
         sources += [(rel, name) for name, rel in LEDGER_TABLES.items()]
         signature = publish_signature(con, secret, sources)
         previous = dict(con.execute("SELECT key, value FROM meta.publish_state").fetchall())
         has_previous = settings.published_db.is_file()
         incremental = (
-            not ledger_only and has_previous and previous.get("signature") == signature and None not in pending
+            not ledger_only
+            and has_previous
+            and previous.get("signature") == signature
+            and None not in pending
         )
         result.incremental = incremental
         # The months noted up to now, as a subquery (none noted: an empty one).
         pending_sql = (
             f"SELECT month FROM meta.unpublished_months WHERE noted_at <= TIMESTAMP {lit(str(taken_at))}"
-            if taken_at is not None else "SELECT CAST(NULL AS DATE) WHERE false"
+            if taken_at is not None
+            else "SELECT CAST(NULL AS DATE) WHERE false"
         )
 
         def rows_of(rel: str, name: str) -> str:
@@ -220,15 +242,23 @@ def publish(settings: Settings, secret: str, *, ledger_only: bool = False) -> Pu
                 return f"(SELECT * FROM {rel} WHERE {q(column)} IN ({pending_sql}))"
             return rel
 
-        with_trader = [(rows_of(rel, name), name) for rel, name in sources if "trader_id" in _columns(con, *_split(rel))]
+        with_trader = [
+            (rows_of(rel, name), name)
+            for rel, name in sources
+            if "trader_id" in _columns(con, *_split(rel))
+        ]
         _pseudonym_map(con, secret, with_trader)
         # The deliveries the published KPIs are built from: this run's (a full publish), or the
         # ones the last full publish recorded (a ledger-only publish).
         kpi_deliveries = "meta.published_deliveries" if ledger_only else f"({DELIVERIES_SQL})"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _kpi_deliveries AS SELECT feed, month, delivery_sha256 FROM {kpi_deliveries}")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _kpi_deliveries AS SELECT feed, month, delivery_sha256 FROM {kpi_deliveries}"
+        )
 
         if incremental or (ledger_only and has_previous):
-            shutil.copyfile(settings.published_db, tmp)  # a kernel copy, keeping its storage version
+            shutil.copyfile(
+                settings.published_db, tmp
+            )  # a kernel copy, keeping its storage version
             con.execute(f"ATTACH {lit(str(tmp))} AS pub")
         else:
             con.execute(f"ATTACH {lit(str(tmp))} AS pub (STORAGE_VERSION {lit(STORAGE_VERSION)})")
@@ -237,11 +267,17 @@ def publish(settings: Settings, secret: str, *, ledger_only: bool = False) -> Pu
             column = PARTITIONED.get(name)
             if incremental and column:
                 con.execute(f"DELETE FROM pub.marts.{q(name)} WHERE {q(column)} IN ({pending_sql})")
-                con.execute(f"INSERT INTO pub.marts.{q(name)} {published_select(con, rel, rows_of(rel, name))}")
+                con.execute(
+                    f"INSERT INTO pub.marts.{q(name)} {published_select(con, rel, rows_of(rel, name))}"
+                )
             else:
-                con.execute(f"CREATE OR REPLACE TABLE pub.marts.{q(name)} AS {published_select(con, rel)}")
+                con.execute(
+                    f"CREATE OR REPLACE TABLE pub.marts.{q(name)} AS {published_select(con, rel)}"
+                )
         for name in marts_tables(con, "pub"):
-            result.tables[name] = con.execute(f"SELECT count(*) FROM pub.marts.{q(name)}").fetchall()[0][0]
+            result.tables[name] = con.execute(
+                f"SELECT count(*) FROM pub.marts.{q(name)}"
+            ).fetchall()[0][0]
         if not ledger_only:  # a ledger-only publish keeps the views of the file it copied
             result.views = publish_views(con, "pub")
         con.execute("DETACH pub")
@@ -257,8 +293,15 @@ def publish(settings: Settings, secret: str, *, ledger_only: bool = False) -> Pu
             months = {r[0] for r in con.execute(pending_sql).fetchall()}
         else:
             months = None
-        write_parquet(con, "pub.marts", list(result.tables), version, current,
-                      rewrite={name for _, name in sources}, months=months)
+        write_parquet(
+            con,
+            "pub.marts",
+            list(result.tables),
+            version,
+            current,
+            rewrite={name for _, name in sources},
+            months=months,
+        )
         con.execute("DETACH pub")
         kill_point("parquet-written")
         os.replace(tmp, settings.published_db)
@@ -292,6 +335,7 @@ def publish(settings: Settings, secret: str, *, ledger_only: bool = False) -> Pu
 
 
 # ---- the Parquet versions -------------------------------------------------------------------------
+
 
 def current_parquet(marts_dir: Path) -> Path | None:
     """The version folder `marts/parquet` names, or None before the first publish."""
@@ -358,8 +402,16 @@ def link_file(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def write_parquet(con, schema: str, tables: list[str], out: Path, previous: Path | None,
-                  *, rewrite: set[str], months: set | None) -> None:
+def write_parquet(
+    con,
+    schema: str,
+    tables: list[str],
+    out: Path,
+    previous: Path | None,
+    *,
+    rewrite: set[str],
+    months: set | None,
+) -> None:
     """The Parquet set of `schema`'s tables in the version folder `out`: `<table>.parquet`, or
     `<table>/<column>=<YYYY-MM-DD>/*.parquet` for a PARTITIONED table.
 
@@ -372,10 +424,19 @@ def write_parquet(con, schema: str, tables: list[str], out: Path, previous: Path
         rel = f"{schema}.{q(name)}"
         if column:
             old = previous / name if previous is not None else None
-            write_partitioned(con, rel, column, out / name, old if old is not None and old.is_dir() else None,
-                              months if name in rewrite else set())
+            write_partitioned(
+                con,
+                rel,
+                column,
+                out / name,
+                old if old is not None and old.is_dir() else None,
+                months if name in rewrite else set(),
+            )
         else:
-            target, old = out / f"{name}.parquet", previous / f"{name}.parquet" if previous is not None else None
+            target, old = (
+                out / f"{name}.parquet",
+                previous / f"{name}.parquet" if previous is not None else None,
+            )
             if name not in rewrite and old is not None and old.is_file():
                 link_file(old, target)
             else:
@@ -383,14 +444,20 @@ def write_parquet(con, schema: str, tables: list[str], out: Path, previous: Path
         kill_point("parquet-partial")
 
 
-def write_partitioned(con, rel: str, column: str, out: Path, previous: Path | None, months: set | None) -> None:
+def write_partitioned(
+    con, rel: str, column: str, out: Path, previous: Path | None, months: set | None
+) -> None:
     """A Hive-partitioned dataset of `rel` by its DATE `column`, written by DuckDB for the
     `months` given (None: all; a NULL month is always written) and hard-linked from `previous`
     for the others."""
     present = [r[0] for r in con.execute(f"SELECT DISTINCT {q(column)} FROM {rel}").fetchall()]
     write, link = [], []
     for month in present:
-        old = previous / f"{column}={month.isoformat()}" if previous is not None and month is not None else None
+        old = (
+            previous / f"{column}={month.isoformat()}"
+            if previous is not None and month is not None
+            else None
+        )
         if months is None or month is None or month in months or old is None or not old.is_dir():
             write.append(month)
         else:
@@ -416,7 +483,9 @@ def published_select(con, rel: str, rows: str | None = None) -> str:
     _kpi_deliveries: the delivery each feed-month's published KPIs are built from)."""
     cols = _columns(con, *_split(rel))
     if "trader_id" in cols:
-        select = ", ".join("p.pseudonym AS trader_id" if c == "trader_id" else f"s.{q(c)}" for c in cols)
+        select = ", ".join(
+            "p.pseudonym AS trader_id" if c == "trader_id" else f"s.{q(c)}" for c in cols
+        )
         return f"SELECT {select} FROM {rows or rel} s LEFT JOIN _pseudonyms p ON p.trader_id = s.trader_id"
     if rel == LEDGER_TABLES["load_rejects"]:
         feeds = ", ".join(lit(f) for f in IDENTITY_FEEDS) or "NULL"

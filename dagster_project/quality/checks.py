@@ -46,7 +46,9 @@ def _metadata(outcome: GateOutcome) -> dict:
     meta: dict = {
         "months_checked": MetadataValue.json([f"{m.month:%Y-%m}" for m in outcome.months]),
         "expectations": outcome.evaluated,
-        "results": MetadataValue.md(_results_table(outcome)) if outcome.months else "no month to check",
+        "results": MetadataValue.md(_results_table(outcome))
+        if outcome.months
+        else "no month to check",
         "failed_expectations": MetadataValue.json(failed),
         "warnings": MetadataValue.json(outcome.warnings()),
     }
@@ -72,11 +74,15 @@ def build_quality_check(feed: Feed) -> AssetChecksDefinition:
         "operator overrides it (customs-kpi override); everything else is published.",
         pool="warehouse_db",
     )
-    def _quality(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    def _quality(
+        context: AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> AssetCheckResult:
         settings = warehouse.settings()
         months = context_months(context)
         span = f"{months[0]:%Y-%m}..{months[-1]:%Y-%m}" if months else "no month of the run"
-        context.log.info(f"checking {span} (and any month not yet passed) against expectations/{feed.name}.json")
+        context.log.info(
+            f"checking {span} (and any month not yet passed) against expectations/{feed.name}.json"
+        )
         outcome = run_gate(settings, feed, months, run_id=context.run.run_id)
         for m in outcome.months:
             if m.result != "passed":
@@ -132,7 +138,10 @@ def withheld_lines(published_db) -> list[str]:
         months = withheld.get((feed, month), {})
         count = sum(len(k) for k in months.values())
         parts = "; ".join(f"{m}: {', '.join(kpis)}" for m, kpis in sorted(months.items()))
-        lines.append(f"withheld: {feed} {month}: {note} -> {count} KPI value(s) withheld" + (f" ({parts})" if parts else ""))
+        lines.append(
+            f"withheld: {feed} {month}: {note} -> {count} KPI value(s) withheld"
+            + (f" ({parts})" if parts else "")
+        )
     return lines
 
 
@@ -147,7 +156,9 @@ def build_withheld_check() -> AssetChecksDefinition:
         description="Every KPI value of the published scorecard was published: fails, naming each withheld "
         "feed-month and the KPI values it withheld (kpi_monthly.quality), while the quality gate withholds one.",
     )
-    def _published_in_full(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    def _published_in_full(
+        context: AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> AssetCheckResult:
         lines = withheld_lines(warehouse.settings().published_db)
         for line in lines:
             context.log.error(line)

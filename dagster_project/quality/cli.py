@@ -24,7 +24,9 @@ def cmd_override(args: argparse.Namespace) -> int:
         return 2
     print(f"{feed.name} {month:%Y-%m}: {before} -> overridden")
     print(f"  {note}")
-    print("The override holds while the month keeps this delivery; a re-delivery with other files voids it.")
+    print(
+        "The override holds while the month keeps this delivery; a re-delivery with other files voids it."
+    )
     print(f"Publish it with: customs-kpi run --from {month:%Y-%m} --to {month:%Y-%m}")
     return 0
 

@@ -37,7 +37,9 @@ def month_literal(month: date) -> str:
     return f"DATE {lit(month.isoformat())}"
 
 
-def audit_by_month(con: duckdb.DuckDBPyConnection, feed: Feed) -> dict[date, tuple[int, int, int, bool]]:
+def audit_by_month(
+    con: duckdb.DuckDBPyConnection, feed: Feed
+) -> dict[date, tuple[int, int, int, bool]]:
     """Per loaded month: rows read, accepted, rejected, and whether its quality result is 'failed'."""
     rows = con.execute(
         "SELECT month, sum(rows_read), sum(rows_accepted), sum(rows_rejected), bool_or(quality_result = 'failed') "
@@ -47,9 +49,13 @@ def audit_by_month(con: duckdb.DuckDBPyConnection, feed: Feed) -> dict[date, tup
     return {r[0]: (int(r[1]), int(r[2]), int(r[3]), bool(r[4])) for r in rows}
 
 
-def history_median(audit: dict[date, tuple[int, int, int, bool]], month: date, n: int) -> tuple[float | None, int]:
+def history_median(
+    audit: dict[date, tuple[int, int, int, bool]], month: date, n: int
+) -> tuple[float | None, int]:
     """Median rows accepted of the last up-to-n loaded months before `month` (failed months left out)."""
-    previous = [v[1] for m, v in sorted(audit.items()) if m < month and not v[3]][-n:] if n > 0 else []
+    previous = (
+        [v[1] for m, v in sorted(audit.items()) if m < month and not v[3]][-n:] if n > 0 else []
+    )
     if not previous:
         return None, 0
     return float(statistics.median(previous)), len(previous)
@@ -97,7 +103,9 @@ def metrics_frame(
                 ).fetchall()
             )
         for m in months:
-            values[m][f"{feed.key}__duplicates"] = (values[m].pop("_dups_within", 0) or 0) + across.get(m, 0)
+            values[m][f"{feed.key}__duplicates"] = (
+                values[m].pop("_dups_within", 0) or 0
+            ) + across.get(m, 0)
 
     audit = audit_by_month(con, feed)
     records = []
@@ -107,8 +115,12 @@ def metrics_frame(
         median, used = history_median(audit, m, history_months)
         v["row_count"] = v.get("row_count", 0) or 0
         v["reject_share"] = rejected / read if read else None
-        v["row_count_ratio"] = (accepted / median) if median and median >= min_history_rows else None
-        v.update(rows_read=read, rows_rejected=rejected, history_median=median, history_months_used=used)
+        v["row_count_ratio"] = (
+            (accepted / median) if median and median >= min_history_rows else None
+        )
+        v.update(
+            rows_read=read, rows_rejected=rejected, history_median=median, history_months_used=used
+        )
         records.append({"month": f"{m:%Y-%m}", **{c: _number(v.get(c)) for c in columns[1:]}})
     frame = pd.DataFrame.from_records(records, columns=columns)
     for c in columns[1:]:
@@ -135,13 +147,17 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _query(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict[str, Any]]:
+def _query(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None
+) -> list[dict[str, Any]]:
     cur = con.execute(sql, params or [])
     names = [d[0] for d in cur.description]
     return [{n: _plain(v) for n, v in zip(names, row)} for row in cur.fetchall()]
 
 
-def without_identity(feed: Feed, rows: list[dict[str, Any]], secret: str | None) -> list[dict[str, Any]]:
+def without_identity(
+    feed: Feed, rows: list[dict[str, Any]], secret: str | None
+) -> list[dict[str, Any]]:
     """The rows with trader ids pseudonymised (None without a key) and, for a feed carrying
     trader identity, the raw text of rejected rows blanked."""
     for row in rows:
@@ -180,11 +196,18 @@ def offending_rows(
         return _query(con, metric.sample.format(table=feed.raw_table, month=m))
     if metric.name in ("row_count", "row_count_ratio"):
         audit = audit_by_month(con, feed)
-        earlier = [x for x in sorted(audit) if x < month][-history_months:] if history_months > 0 else []
+        earlier = (
+            [x for x in sorted(audit) if x < month][-history_months:] if history_months > 0 else []
+        )
         return [
-            {"month": f"{x:%Y-%m}", "rows_accepted": audit[x][1], "quality_failed": audit[x][3],
-             "in_history": x != month and not audit[x][3]}
-            for x in [*earlier, month] if x in audit
+            {
+                "month": f"{x:%Y-%m}",
+                "rows_accepted": audit[x][1],
+                "quality_failed": audit[x][3],
+                "in_history": x != month and not audit[x][3],
+            }
+            for x in [*earlier, month]
+            if x in audit
         ][-SAMPLE_LIMIT:]
     if metric.name == "reject_share":
         return _query(

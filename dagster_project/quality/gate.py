@@ -26,7 +26,11 @@ from dagster_project.quality.ledger import (
     standing_override,
 )
 from dagster_project.quality.metrics import feed_metrics
-from dagster_project.quality.suites import DEFAULT_HISTORY_MONTHS, DEFAULT_MIN_HISTORY_ROWS, read_suite
+from dagster_project.quality.suites import (
+    DEFAULT_HISTORY_MONTHS,
+    DEFAULT_MIN_HISTORY_ROWS,
+    read_suite,
+)
 from dagster_project.quality.validate import Finding, prune_docs, validate_frame
 from dagster_project.runtime import naming_path
 from dagster_project.settings import Settings
@@ -90,7 +94,9 @@ class GateOutcome:
         return [f"{self.feed} {m.month:%Y-%m}: {w}" for m in self.months for w in m.warnings]
 
 
-def missing_manual_kpis(con, feed: Feed, months: list[date], expected: frozenset[str]) -> dict[date, list[str]]:
+def missing_manual_kpis(
+    con, feed: Feed, months: list[date], expected: frozenset[str]
+) -> dict[date, list[str]]:
     """Per month, the manual KPIs of the catalog the month's manual delivery does not carry.
 
     A handful of rows a month is too few for a statistical band: the catalog says what to expect,
@@ -121,8 +127,10 @@ def _ratio_meta(suite: dict) -> tuple[int, float]:
     for exp in suite["expectations"]:
         if exp["kwargs"]["column"] == "row_count_ratio":
             meta = exp.get("meta", {})
-            return (int(meta.get("history_months", DEFAULT_HISTORY_MONTHS)),
-                    float(meta.get("min_history_rows", DEFAULT_MIN_HISTORY_ROWS)))
+            return (
+                int(meta.get("history_months", DEFAULT_HISTORY_MONTHS)),
+                float(meta.get("min_history_rows", DEFAULT_MIN_HISTORY_ROWS)),
+            )
     return DEFAULT_HISTORY_MONTHS, DEFAULT_MIN_HISTORY_ROWS
 
 
@@ -155,17 +163,31 @@ def run_gate(
         months = months_to_check(con, feed, run_months)
         if not months:
             return GateOutcome(feed.name, [], len(suite["expectations"]))
-        frame = metrics_frame(con, feed, months, tz=settings.tz, code_sets=sets, history_months=history,
-                              min_history_rows=min_history_rows)
+        frame = metrics_frame(
+            con,
+            feed,
+            months,
+            tz=settings.tz,
+            code_sets=sets,
+            history_months=history,
+            min_history_rows=min_history_rows,
+        )
         with naming_path(docs_dir or quality_dir(settings)):
             validation = validate_frame(feed, frame, suite, run_name=run_id, docs_dir=docs_dir)
         by_month: dict[date, list[Finding]] = defaultdict(list)
         for finding in validation.findings:
             by_month[finding.month].append(finding)
-        missing = missing_manual_kpis(con, feed, months, sets["manual_kpis"]) if feed.kind == "manual" else {}
-        before = dict(con.execute(
-            "SELECT month, any_value(quality_result) FROM raw.load_audit WHERE feed = ? GROUP BY month", [feed.name]
-        ).fetchall())
+        missing = (
+            missing_manual_kpis(con, feed, months, sets["manual_kpis"])
+            if feed.kind == "manual"
+            else {}
+        )
+        before = dict(
+            con.execute(
+                "SELECT month, any_value(quality_result) FROM raw.load_audit WHERE feed = ? GROUP BY month",
+                [feed.name],
+            ).fetchall()
+        )
         checked_at = datetime.now(timezone.utc).replace(tzinfo=None)
         results: list[MonthResult] = []
         con.execute("BEGIN TRANSACTION")
@@ -181,27 +203,39 @@ def run_gate(
                 else:
                     override = standing_override(con, feed.name, month)
                     if override is not None:
-                        result, note = "overridden", f"{override.note()} | {_failure_note(findings)}"
+                        result, note = (
+                            "overridden",
+                            f"{override.note()} | {_failure_note(findings)}",
+                        )
                     else:
                         result, note = "failed", _failure_note(findings)
-                warnings = [f"manual KPIs of the catalog missing: {', '.join(missing[month])}"] if missing.get(month) else []
+                warnings = (
+                    [f"manual KPIs of the catalog missing: {', '.join(missing[month])}"]
+                    if missing.get(month)
+                    else []
+                )
                 if warnings:
                     note = f"{note}; warning: {warnings[0]}"
                 record_result(con, feed.name, month, result, note)
-                if before.get(month) == "failed" and result != "failed":  # no longer withheld: rebuild it
+                if (
+                    before.get(month) == "failed" and result != "failed"
+                ):  # no longer withheld: rebuild it
                     mark_released(con, feed.name, month, checked_at)
                 results.append(MonthResult(month, result, note, findings, warnings))
             if data_docs:
                 con.execute(DOCS_RUNS_DDL)
                 con.executemany(
-                    "INSERT OR REPLACE INTO meta.quality_docs VALUES (?, ?, ?)", [[feed.name, m, run_id] for m in months]
+                    "INSERT OR REPLACE INTO meta.quality_docs VALUES (?, ?, ?)",
+                    [[feed.name, m, run_id] for m in months],
                 )
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
         keep_docs = docs_in_use(con) | {run_id} if data_docs else set()
-    outcome = GateOutcome(feed.name, results, validation.evaluated, validation.docs_index, validation.docs_page)
+    outcome = GateOutcome(
+        feed.name, results, validation.evaluated, validation.docs_index, validation.docs_page
+    )
     if data_docs:
         prune_docs(quality_dir(settings), settings.keep_quality_runs, keep_docs)
     return outcome

@@ -85,7 +85,9 @@ def standing_override(con: duckdb.DuckDBPyConnection, feed: str, month: date) ->
     return Override(*row[0]) if row else None
 
 
-def months_to_check(con: duckdb.DuckDBPyConnection, feed: Feed, run_months: list[date]) -> list[date]:
+def months_to_check(
+    con: duckdb.DuckDBPyConnection, feed: Feed, run_months: list[date]
+) -> list[date]:
     """The run's months that hold a delivery, plus every month not yet checked or held back."""
     rows = con.execute(
         "SELECT DISTINCT month FROM raw.load_audit WHERE feed = ? "
@@ -95,7 +97,9 @@ def months_to_check(con: duckdb.DuckDBPyConnection, feed: Feed, run_months: list
     return [r[0] for r in rows]
 
 
-def record_result(con: duckdb.DuckDBPyConnection, feed: str, month: date, result: str, note: str) -> None:
+def record_result(
+    con: duckdb.DuckDBPyConnection, feed: str, month: date, result: str, note: str
+) -> None:
     if result not in RESULTS:
         raise ValueError(f"quality result must be one of {RESULTS}, not {result!r}")
     con.execute(
@@ -154,7 +158,9 @@ def gate_states(con: duckdb.DuckDBPyConnection, tz: str) -> list[GateState]:
             state, text = OVERRIDE, f"override: {override.by}, {override.reason}"
         feed = feed_by_name(feed_name)
         reached = {month}
-        sql = touched_months_sql(feed, tz, f"(SELECT * FROM {feed.raw_table} WHERE _month = DATE '{month.isoformat()}')")
+        sql = touched_months_sql(
+            feed, tz, f"(SELECT * FROM {feed.raw_table} WHERE _month = DATE '{month.isoformat()}')"
+        )
         if sql:
             reached.update(r[0] for r in con.execute(sql).fetchall() if r[0] is not None)
         states += [GateState(feed_name, m, state, text, month) for m in sorted(reached)]
@@ -167,8 +173,10 @@ def write_gate_states(con: duckdb.DuckDBPyConnection, tz: str) -> list[GateState
     con.execute("BEGIN TRANSACTION")
     con.execute("DELETE FROM meta.quality_gate")
     if states:
-        con.executemany("INSERT INTO meta.quality_gate VALUES (?, ?, ?, ?)",
-                        [[g.feed, g.month, g.state, g.note] for g in states])
+        con.executemany(
+            "INSERT INTO meta.quality_gate VALUES (?, ?, ?, ?)",
+            [[g.feed, g.month, g.state, g.note] for g in states],
+        )
     con.execute("COMMIT")
     return states
 
@@ -177,7 +185,9 @@ class OverrideError(ValueError):
     """An override that cannot be recorded (nothing loaded, empty name or reason)."""
 
 
-def record_override(settings: Settings, feed: Feed, month: date, by: str, reason: str) -> tuple[str, str]:
+def record_override(
+    settings: Settings, feed: Feed, month: date, by: str, reason: str
+) -> tuple[str, str]:
     """Append an override and mark the feed-month 'overridden'; returns (result before, note now)."""
     by, reason = by.strip(), " ".join(reason.split())
     if not by:
@@ -189,7 +199,9 @@ def record_override(settings: Settings, feed: Feed, month: date, by: str, reason
     try:
         con = connect(settings.work_db, settings)
     except duckdb.IOException as exc:
-        raise OverrideError(f"the work database is busy (a run in progress?): {str(exc).splitlines()[0]}") from exc
+        raise OverrideError(
+            f"the work database is busy (a run in progress?): {str(exc).splitlines()[0]}"
+        ) from exc
     try:
         ensure_quality_schema(con)
         fingerprint = delivery_fingerprint(con, feed.name, month)
@@ -214,4 +226,3 @@ def record_override(settings: Settings, feed: Feed, month: date, by: str, reason
         return before[0], note
     finally:
         con.close()
-

@@ -78,11 +78,15 @@ def _codes(col: Column, code_sets: dict[str, frozenset[str]] | None) -> tuple[li
     return codes, name
 
 
-def column_metrics(feed: Feed, tz: str, code_sets: dict[str, frozenset[str]] | None) -> list[Metric]:
+def column_metrics(
+    feed: Feed, tz: str, code_sets: dict[str, frozenset[str]] | None
+) -> list[Metric]:
     """Contract rules as counts of offending accepted rows (must be 0)."""
     out: list[Metric] = []
 
-    def add(name: str, predicate: str, description: str, columns: list[str], contract: dict) -> None:
+    def add(
+        name: str, predicate: str, description: str, columns: list[str], contract: dict
+    ) -> None:
         out.append(
             Metric(
                 name=name,
@@ -99,48 +103,102 @@ def column_metrics(feed: Feed, tz: str, code_sets: dict[str, frozenset[str]] | N
     for col in feed.columns:
         c = q(col.name)
         if col.required:
-            add(f"{col.name}__nulls", f"{c} IS NULL", f"`{col.name}` is never null (required column)",
-                [col.name], {"column": col.name, "rule": "not_null"})
+            add(
+                f"{col.name}__nulls",
+                f"{c} IS NULL",
+                f"`{col.name}` is never null (required column)",
+                [col.name],
+                {"column": col.name, "rule": "not_null"},
+            )
         if col.type == "code":
             codes, label = _codes(col, code_sets)
-            add(f"{col.name}__not_in_set", f"{c} NOT IN {in_list(codes) if codes else '(NULL)'}",
+            add(
+                f"{col.name}__not_in_set",
+                f"{c} NOT IN {in_list(codes) if codes else '(NULL)'}",
                 f"`{col.name}` is one of its codes ({label}), stored {col.case} case",
-                [col.name], {"column": col.name, "rule": "in_set",
-                             "value_set": list(col.codes) if col.codes else f"code set {label}"})
+                [col.name],
+                {
+                    "column": col.name,
+                    "rule": "in_set",
+                    "value_set": list(col.codes) if col.codes else f"code set {label}",
+                },
+            )
         if col.type == "country":
-            add(f"{col.name}__not_in_set", f"{c} NOT IN {in_list(ISO_3166_ALPHA2)}",
+            add(
+                f"{col.name}__not_in_set",
+                f"{c} NOT IN {in_list(ISO_3166_ALPHA2)}",
                 f"`{col.name}` is an assigned ISO 3166-1 alpha-2 code",
-                [col.name], {"column": col.name, "rule": "in_set", "value_set": "ISO 3166-1 alpha-2"})
+                [col.name],
+                {"column": col.name, "rule": "in_set", "value_set": "ISO 3166-1 alpha-2"},
+            )
         if col.type == "int" and col.min_value is not None and col.max_value is not None:
-            add(f"{col.name}__out_of_range", f"{c} NOT BETWEEN {col.min_value:g} AND {col.max_value:g}",
+            add(
+                f"{col.name}__out_of_range",
+                f"{c} NOT BETWEEN {col.min_value:g} AND {col.max_value:g}",
                 f"`{col.name}` lies between {col.min_value:g} and {col.max_value:g}",
-                [col.name], {"column": col.name, "rule": "between",
-                             "min_value": col.min_value, "max_value": col.max_value})
+                [col.name],
+                {
+                    "column": col.name,
+                    "rule": "between",
+                    "min_value": col.min_value,
+                    "max_value": col.max_value,
+                },
+            )
         if col.type == "decimal":
             predicate = f"NOT isfinite({c})" if col.signed else f"NOT isfinite({c}) OR {c} < 0"
-            add(f"{col.name}__out_of_range", predicate,
+            add(
+                f"{col.name}__out_of_range",
+                predicate,
                 f"`{col.name}` is a finite number" + ("" if col.signed else " and not negative"),
-                [col.name], {"column": col.name, "rule": "between",
-                             "min_value": None if col.signed else 0, "max_value": None})
+                [col.name],
+                {
+                    "column": col.name,
+                    "rule": "between",
+                    "min_value": None if col.signed else 0,
+                    "max_value": None,
+                },
+            )
         if col.pattern:
-            add(f"{col.name}__pattern", f"NOT regexp_full_match({c}, {lit(col.pattern)})",
+            add(
+                f"{col.name}__pattern",
+                f"NOT regexp_full_match({c}, {lit(col.pattern)})",
                 f"`{col.name}` matches {col.pattern_hint or col.pattern}",
-                [col.name], {"column": col.name, "rule": "match_regex", "regex": col.pattern})
+                [col.name],
+                {"column": col.name, "rule": "match_regex", "regex": col.pattern},
+            )
     for rule in feed.rules:
-        add(f"{rule.column}__{_rule_suffix(rule)}", rule_check(rule), _rule_description(rule),
+        add(
+            f"{rule.column}__{_rule_suffix(rule)}",
+            rule_check(rule),
+            _rule_description(rule),
             list(dict.fromkeys([rule.column, rule.other])),
-            {"rule": rule.kind, "column": rule.column, "other": rule.other, "codes": list(rule.codes)})
+            {
+                "rule": rule.kind,
+                "column": rule.column,
+                "other": rule.other,
+                "codes": list(rule.codes),
+            },
+        )
     if feed.anchor:
         predicate = f"{local_month_expr(q(feed.anchor), tz)} <> _month"
-        add(f"{feed.anchor}__outside_month", predicate,
+        add(
+            f"{feed.anchor}__outside_month",
+            predicate,
             f"`{feed.anchor}` (the anchor) falls in the delivery's month, local time",
-            [feed.anchor], {"column": feed.anchor, "rule": "anchor_month"})
+            [feed.anchor],
+            {"column": feed.anchor, "rule": "anchor_month"},
+        )
     if feed.key:
-        scope = {"event": "across all loaded months", "snapshot": "within the snapshot",
-                 "manual": "within the month"}[feed.kind]
+        scope = {
+            "event": "across all loaded months",
+            "snapshot": "within the snapshot",
+            "manual": "within the month",
+        }[feed.kind]
         k = q(feed.key)
         other_months = (
-            f" OR {k} IN (SELECT {k} FROM {{table}} WHERE _month <> {{month}})" if feed.kind == "event" else ""
+            f" OR {k} IN (SELECT {k} FROM {{table}} WHERE _month <> {{month}})"
+            if feed.kind == "event"
+            else ""
         )
         sample = (
             f"SELECT _file, _line, {k} FROM {{table}} r WHERE _month = {{month}} AND ("
@@ -188,17 +246,33 @@ def _release_time(feed: Feed) -> list[Metric]:
     released = "r.released_at IS NOT NULL"
     by_hours = "epoch(released_at - lodged_at) DESC"
     return [
-        Metric("released_share", "batch", "share of the month's declarations that are released",
-               0, 1, f"avg(({released})::DOUBLE)",
-               _rows_where(feed, "released_at IS NULL", ["lodged_at", "released_at"])),
-        Metric("release_hours_median", "batch",
-               "median hours from lodgement to release (released declarations)",
-               0, None, f"median({HOURS}) FILTER (WHERE {released})",
-               _rows_where(feed, "released_at IS NOT NULL", ["lodged_at", "released_at"], by_hours)),
-        Metric("release_hours_p95", "batch",
-               "95th percentile of hours from lodgement to release (released declarations)",
-               0, None, f"quantile_cont({HOURS}, 0.95) FILTER (WHERE {released})",
-               _rows_where(feed, "released_at IS NOT NULL", ["lodged_at", "released_at"], by_hours)),
+        Metric(
+            "released_share",
+            "batch",
+            "share of the month's declarations that are released",
+            0,
+            1,
+            f"avg(({released})::DOUBLE)",
+            _rows_where(feed, "released_at IS NULL", ["lodged_at", "released_at"]),
+        ),
+        Metric(
+            "release_hours_median",
+            "batch",
+            "median hours from lodgement to release (released declarations)",
+            0,
+            None,
+            f"median({HOURS}) FILTER (WHERE {released})",
+            _rows_where(feed, "released_at IS NOT NULL", ["lodged_at", "released_at"], by_hours),
+        ),
+        Metric(
+            "release_hours_p95",
+            "batch",
+            "95th percentile of hours from lodgement to release (released declarations)",
+            0,
+            None,
+            f"quantile_cont({HOURS}, 0.95) FILTER (WHERE {released})",
+            _rows_where(feed, "released_at IS NOT NULL", ["lodged_at", "released_at"], by_hours),
+        ),
     ]
 
 
@@ -206,8 +280,15 @@ def _lane_shares(feed: Feed) -> list[Metric]:
     """The share of each lane among the month's lane rows."""
     lane = feed.column("lane")
     return [
-        Metric(f"lane_share__{code}", "batch", f"share of the month's lane rows that are {code}",
-               0, 1, f"avg((r.lane = {lit(code)})::DOUBLE)", _share_sample("lane"))
+        Metric(
+            f"lane_share__{code}",
+            "batch",
+            f"share of the month's lane rows that are {code}",
+            0,
+            1,
+            f"avg((r.lane = {lit(code)})::DOUBLE)",
+            _share_sample("lane"),
+        )
         for code in lane.codes
     ]
 
@@ -216,10 +297,15 @@ def _declaration_coverage(feed: Feed) -> list[Metric]:
     """The share of the month's rows whose declaration is loaded."""
     in_declarations = "declaration_id IN (SELECT declaration_id FROM raw.declarations)"
     return [
-        Metric("declaration_coverage", "batch",
-               "share of the month's lane rows whose declaration is loaded (any month)",
-               0, 1, f"avg((r.{in_declarations})::DOUBLE)",
-               _rows_where(feed, f"NOT ({in_declarations})", ["lane", "assigned_at"]))
+        Metric(
+            "declaration_coverage",
+            "batch",
+            "share of the month's lane rows whose declaration is loaded (any month)",
+            0,
+            1,
+            f"avg((r.{in_declarations})::DOUBLE)",
+            _rows_where(feed, f"NOT ({in_declarations})", ["lane", "assigned_at"]),
+        )
     ]
 
 
@@ -240,7 +326,9 @@ METRIC_GROUPS: dict[str, MetricGroup] = {
 
 def metric_group(feed: Feed, name: str) -> MetricGroup:
     if name not in METRIC_GROUPS:
-        raise KeyError(f"feed {feed.name} declares quality metrics {name!r}; known: {', '.join(METRIC_GROUPS)}")
+        raise KeyError(
+            f"feed {feed.name} declares quality metrics {name!r}; known: {', '.join(METRIC_GROUPS)}"
+        )
     return METRIC_GROUPS[name]
 
 
@@ -251,27 +339,47 @@ def distribution_metrics(feed: Feed) -> list[Metric]:
 
 def reads_feeds(feed: Feed) -> tuple[str, ...]:
     """Other feeds whose raw table the feed's quality suite reads."""
-    return tuple(dict.fromkeys(f for name in feed.quality_metrics for f in metric_group(feed, name).reads))
+    return tuple(
+        dict.fromkeys(f for name in feed.quality_metrics for f in metric_group(feed, name).reads)
+    )
 
 
 def batch_metrics(feed: Feed) -> list[Metric]:
     metrics = [
         Metric("row_count", "batch", "rows accepted for the month", 0, None, "count(*)", None),
-        Metric("row_count_ratio", "batch",
-               "rows accepted relative to the median of the previous loaded months (not checked without "
-               "history, nor while that median is below meta.min_history_rows rows)", 0, None, None, None),
-        Metric("reject_share", "batch", "share of the rows read that were rejected", 0, 1, None, None),
+        Metric(
+            "row_count_ratio",
+            "batch",
+            "rows accepted relative to the median of the previous loaded months (not checked without "
+            "history, nor while that median is below meta.min_history_rows rows)",
+            0,
+            None,
+            None,
+            None,
+        ),
+        Metric(
+            "reject_share", "batch", "share of the rows read that were rejected", 0, 1, None, None
+        ),
     ]
     for col in feed.columns:
         if not col.required:
             metrics.append(
-                Metric(f"{col.name}__null_share", "batch", f"share of accepted rows with `{col.name}` empty",
-                       0, 1, f"avg((r.{q(col.name)} IS NULL)::DOUBLE)", None)
+                Metric(
+                    f"{col.name}__null_share",
+                    "batch",
+                    f"share of accepted rows with `{col.name}` empty",
+                    0,
+                    1,
+                    f"avg((r.{q(col.name)} IS NULL)::DOUBLE)",
+                    None,
+                )
             )
     return metrics + distribution_metrics(feed)
 
 
-def feed_metrics(feed: Feed, tz: str = "UTC", code_sets: dict[str, frozenset[str]] | None = None) -> list[Metric]:
+def feed_metrics(
+    feed: Feed, tz: str = "UTC", code_sets: dict[str, frozenset[str]] | None = None
+) -> list[Metric]:
     """Every metric of a feed, column-level first (contract order), then batch-level."""
     metrics = column_metrics(feed, tz, code_sets) + batch_metrics(feed)
     names = [m.name for m in metrics]

@@ -63,7 +63,11 @@ def render_suite(feed: Feed, existing: dict[str, Any] | None = None) -> dict[str
     kept = _kept_thresholds(existing)
     expectations = []
     for metric in feed_metrics(feed):
-        kwargs: dict[str, Any] = {"column": metric.name, "min_value": metric.lower, "max_value": metric.upper}
+        kwargs: dict[str, Any] = {
+            "column": metric.name,
+            "min_value": metric.lower,
+            "max_value": metric.upper,
+        }
         meta: dict[str, Any] = {"metric": metric.name, "level": metric.level}
         if metric.level == "column":
             meta["contract"] = metric.contract
@@ -76,7 +80,12 @@ def render_suite(feed: Feed, existing: dict[str, Any] | None = None) -> dict[str
                 kwargs.update({k: previous.get(k) for k in THRESHOLD_KWARGS})
                 meta.update({k: previous[k] for k in THRESHOLD_META if k in previous and k in meta})
         expectations.append(
-            {"type": EXPECTATION_TYPE, "kwargs": kwargs, "meta": meta, "description": metric.description}
+            {
+                "type": EXPECTATION_TYPE,
+                "kwargs": kwargs,
+                "meta": meta,
+                "description": metric.description,
+            }
         )
     return {
         "name": feed.name,
@@ -99,8 +108,14 @@ def check_thresholds(suite: dict[str, Any]) -> list[str]:
     for exp in suite["expectations"]:
         kw = exp["kwargs"]
         if kw.get("min_value") is None and kw.get("max_value") is None:
-            problems.append(f"{suite['name']}: {kw['column']}: min_value and max_value are both null")
-        elif kw.get("min_value") is not None and kw.get("max_value") is not None and kw["min_value"] > kw["max_value"]:
+            problems.append(
+                f"{suite['name']}: {kw['column']}: min_value and max_value are both null"
+            )
+        elif (
+            kw.get("min_value") is not None
+            and kw.get("max_value") is not None
+            and kw["min_value"] > kw["max_value"]
+        ):
             problems.append(f"{suite['name']}: {kw['column']}: min_value is above max_value")
     return problems
 

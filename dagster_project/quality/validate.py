@@ -59,8 +59,10 @@ class Finding:
             return f"{self.metric}: could not be evaluated ({self.error})"
         extra = ""
         if self.metric == "row_count_ratio" and self.context.get("history_median") is not None:
-            extra = (f" [{int(self.context.get('row_count') or 0)} rows vs median {_fmt(self.context['history_median'])}"
-                     f" of {int(self.context.get('history_months_used') or 0)} earlier month(s)]")
+            extra = (
+                f" [{int(self.context.get('row_count') or 0)} rows vs median {_fmt(self.context['history_median'])}"
+                f" of {int(self.context.get('history_months_used') or 0)} earlier month(s)]"
+            )
         return f"{self.metric} = {_fmt(self.observed)}, expected {self.expected}{extra}"
 
     def as_json(self) -> dict[str, Any]:
@@ -114,7 +116,10 @@ def _context(run_name: str, docs_dir: Path | None):
                     site_name=SITE_NAME,
                     site_config={
                         "class_name": "SiteBuilder",
-                        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                        "store_backend": {
+                            "class_name": "TupleFilesystemStoreBackend",
+                            "base_directory": str(docs_dir),
+                        },
                         "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
                     },
                 )
@@ -126,7 +131,9 @@ def _context(run_name: str, docs_dir: Path | None):
 
 def _suite(gx, suite_dict: dict[str, Any]):
     return gx.ExpectationSuite(
-        name=suite_dict["name"], expectations=suite_dict["expectations"], meta=suite_dict.get("meta", {})
+        name=suite_dict["name"],
+        expectations=suite_dict["expectations"],
+        meta=suite_dict.get("meta", {}),
     )
 
 
@@ -161,14 +168,23 @@ def validate_frame(
                 store.delete(feed.name)
             except Exception:  # not there yet: GX raises its own not-found errors
                 pass
-        definition = ctx.validation_definitions.add(gx.ValidationDefinition(name=feed.name, data=batch, suite=suite))
-        actions = [UpdateDataDocsAction(name="data_docs", site_names=[SITE_NAME])] if docs_dir is not None else []
+        definition = ctx.validation_definitions.add(
+            gx.ValidationDefinition(name=feed.name, data=batch, suite=suite)
+        )
+        actions = (
+            [UpdateDataDocsAction(name="data_docs", site_names=[SITE_NAME])]
+            if docs_dir is not None
+            else []
+        )
         checkpoint = ctx.checkpoints.add(
             gx.Checkpoint(
                 name=feed.name,
                 validation_definitions=[definition],
                 actions=actions,
-                result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["month"]},
+                result_format={
+                    "result_format": "COMPLETE",
+                    "unexpected_index_column_names": ["month"],
+                },
             )
         )
         result = checkpoint.run(
@@ -186,14 +202,20 @@ def validate_frame(
         meta = exp.get("meta", {})
         kwargs = exp.get("kwargs", {})
         base = dict(
-            feed=feed.name, metric=column, level=meta.get("level", ""), description=exp.get("description", ""),
-            min_value=kwargs.get("min_value"), max_value=kwargs.get("max_value"),
+            feed=feed.name,
+            metric=column,
+            level=meta.get("level", ""),
+            description=exp.get("description", ""),
+            min_value=kwargs.get("min_value"),
+            max_value=kwargs.get("max_value"),
         )
         raised = (r.exception_info or {}).get("raised_exception")
         if raised:
             message = str((r.exception_info or {}).get("exception_message") or "exception")
-            findings += [Finding(month=parse_month(m), observed=None, error=message.splitlines()[0], **base)
-                         for m in months_all]
+            findings += [
+                Finding(month=parse_month(m), observed=None, error=message.splitlines()[0], **base)
+                for m in months_all
+            ]
             continue
         for item in (r.result or {}).get("unexpected_index_list") or []:
             month = parse_month(item["month"])
@@ -215,7 +237,11 @@ def prune_docs(quality_dir: Path, keep: int, also_keep: set[str] = frozenset()) 
     returns the folders removed."""
     if not quality_dir.is_dir():
         return []
-    runs = sorted((p for p in quality_dir.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    runs = sorted(
+        (p for p in quality_dir.iterdir() if p.is_dir()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
     removed = [old for old in runs[keep:] if old.name not in also_keep]
     for old in removed:
         shutil.rmtree(old, ignore_errors=True)

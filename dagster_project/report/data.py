@@ -64,12 +64,17 @@ class ReportData:
         return None
 
 
-def read_levels(path: Path = DBT_DIR / "seeds" / "kpi_levels.csv") -> dict[str, tuple[float, float, float]]:
+def read_levels(
+    path: Path = DBT_DIR / "seeds" / "kpi_levels.csv",
+) -> dict[str, tuple[float, float, float]]:
     """SLA levels (goal, basic, minimum) from the seed the scorecard was built with."""
     if not path.is_file():
         return {}
     with path.open(encoding="utf-8", newline="") as fh:
-        return {r["kpi_id"]: (float(r["goal"]), float(r["basic"]), float(r["minimum"])) for r in csv.DictReader(fh)}
+        return {
+            r["kpi_id"]: (float(r["goal"]), float(r["basic"]), float(r["minimum"]))
+            for r in csv.DictReader(fh)
+        }
 
 
 SCORECARD_SQL = """

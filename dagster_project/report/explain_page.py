@@ -57,7 +57,9 @@ def explanation_page(e: Explanation, generated_at: datetime) -> str:
         "explain.html.j2",
         e=e,
         generated_at=generated_at,
-        how="exactly" if e.spec.aggregation in ("count", "distinct_count", "manual") else "within 1e-9 relative",
+        how="exactly"
+        if e.spec.aggregation in ("count", "distinct_count", "manual")
+        else "within 1e-9 relative",
         facts=[(fact_id(label), label, value) for label, value in facts],
         columns=RECORD_COLUMNS,
         records=[[exact(v) for v in r] for r in e.top],

@@ -18,12 +18,24 @@ from markupsafe import Markup
 from dagster_project.publish.swap import build_dir, swap_dir, sweep
 from dagster_project.report import svg
 from dagster_project.report.explain_page import explain_href, explanation_page
-from dagster_project.report.data import CATEGORIES, KpiRow, ReportData, load_report_data, status_counts
+from dagster_project.report.data import (
+    CATEGORIES,
+    KpiRow,
+    ReportData,
+    load_report_data,
+    status_counts,
+)
 from dagster_project.months import month_key, month_label
 from dagster_project.report.templating import render_page, status_label
 
 AEO_COLOUR, NON_AEO_COLOUR = "#0969da", "#d4a72c"
-LANE_COLOURS = {"GREEN": "#2da44e", "YELLOW": "#d4a72c", "RED": "#cf222e", "BLUE": "#54aeff", None: "#8c959f"}
+LANE_COLOURS = {
+    "GREEN": "#2da44e",
+    "YELLOW": "#d4a72c",
+    "RED": "#cf222e",
+    "BLUE": "#54aeff",
+    None: "#8c959f",
+}
 LEVEL_COLOURS = {"goal": "#1a7f37", "basic": "#9a6700", "minimum": "#cf222e"}
 REGIONS = (
     ("aeo_trade_share_central_asia", "Central Asia"),
@@ -32,12 +44,22 @@ REGIONS = (
     ("aeo_trade_share_other", "other"),
 )
 SLA_KPIS = ("sla_timely_processing_rate", "edoc_processing_seconds_export", "system_failures")
-COUNT_UNITS = {"applications", "operators", "declarations", "claims", "cases", "pledges", "orders",
-               "deployments", "rulings"}
+COUNT_UNITS = {
+    "applications",
+    "operators",
+    "declarations",
+    "claims",
+    "cases",
+    "pledges",
+    "orders",
+    "deployments",
+    "rulings",
+}
 TREND_MONTHS = 12
 
 
 # ---- formatting -------------------------------------------------------------
+
 
 def fmt_value(v: float | None, unit: str) -> str:
     if v is None:
@@ -74,6 +96,7 @@ def figure(chart_id: str, caption: str, chart: str, note: str = "") -> Figure:
 
 # ---- the month page ------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ScorecardLine:
     """One row of the scorecard table, its numbers formatted (month.html.j2)."""
@@ -95,7 +118,8 @@ def scorecard_lines(rows: list[KpiRow], levels) -> list[ScorecardLine]:
         ScorecardLine(
             row=r,
             href=explain_href(r.month, r.kpi_id),
-            notes=(" · manual" if r.source == "manual" else "") + (" · judged on YTD" if r.basis == "ytd" else ""),
+            notes=(" · manual" if r.source == "manual" else "")
+            + (" · judged on YTD" if r.basis == "ytd" else ""),
             baseline=fmt_value(r.baseline, r.unit),
             target=target_cell(r, levels),
             actual=fmt_value(r.value, r.unit),
@@ -115,7 +139,11 @@ def chips(rows: list[KpiRow]) -> list[tuple[int, str, str]]:
     out = []
     for s in order:
         if counts.get(s):
-            label, css = ("withheld", "withheld") if s == "withheld" else status_label(None if s == "none" else s)
+            label, css = (
+                ("withheld", "withheld")
+                if s == "withheld"
+                else status_label(None if s == "none" else s)
+            )
             out.append((counts[s], "no status" if s == "none" else label, css))
     return out
 
@@ -130,7 +158,10 @@ def release_time_chart(data: ReportData, months: list[date]) -> str:
     non = {m: data.value("time_to_import_non_aeo", m) for m in months}
     return svg.grouped_bars(
         [f"{m:%b %y}" for m in months],
-        [("AEO", AEO_COLOUR, [aeo[m] for m in months]), ("non-AEO", NON_AEO_COLOUR, [non[m] for m in months])],
+        [
+            ("AEO", AEO_COLOUR, [aeo[m] for m in months]),
+            ("non-AEO", NON_AEO_COLOUR, [non[m] for m in months]),
+        ],
         title="Mean hours from lodgement to release of imports, AEO and non-AEO, by month",
         unit="hours",
     )
@@ -183,8 +214,11 @@ def sla_charts(data: ReportData, month: date) -> list[Figure]:
         chart = svg.level_lines(
             [f"{m:%b %y}" for m in months],
             values,
-            [("goal", goal, LEVEL_COLOURS["goal"]), ("basic", basic, LEVEL_COLOURS["basic"]),
-             ("minimum", minimum, LEVEL_COLOURS["minimum"])],
+            [
+                ("goal", goal, LEVEL_COLOURS["goal"]),
+                ("basic", basic, LEVEL_COLOURS["basic"]),
+                ("minimum", minimum, LEVEL_COLOURS["minimum"]),
+            ],
             title=f"{indicator} by month against its goal, basic and minimum levels",
             unit=unit,
             highlight=months.index(month) if month in months else None,
@@ -198,14 +232,26 @@ def month_page(data: ReportData, month: date, generated_at: datetime) -> str:
     idx = data.months.index(month)
     trend = window(data, month)
     charts = [
-        figure("release-time", "Release time of imports: AEO vs non-AEO", release_time_chart(data, trend),
-               "Mean hours from lodgement to release over released imports (KPIs time_to_import_aeo and "
-               "time_to_import_non_aeo), last 12 months."),
-        figure("lane-mix", "Lane mix", lane_mix_chart(data, month),
-               "Share of declarations by final lane (after re-channelling)."),
-        figure("trade-share", "AEO share of trade value by region", trade_share_chart(data, month),
-               "Percent of the month's import and export customs value lodged by AEOs, by partner region; "
-               "the four add up to the AEO share of all trade."),
+        figure(
+            "release-time",
+            "Release time of imports: AEO vs non-AEO",
+            release_time_chart(data, trend),
+            "Mean hours from lodgement to release over released imports (KPIs time_to_import_aeo and "
+            "time_to_import_non_aeo), last 12 months.",
+        ),
+        figure(
+            "lane-mix",
+            "Lane mix",
+            lane_mix_chart(data, month),
+            "Share of declarations by final lane (after re-channelling).",
+        ),
+        figure(
+            "trade-share",
+            "AEO share of trade value by region",
+            trade_share_chart(data, month),
+            "Percent of the month's import and export customs value lodged by AEOs, by partner region; "
+            "the four add up to the AEO share of all trade.",
+        ),
         figure("paperless", "Paperless declarations by category", paperless_chart(data, month)),
         *sla_charts(data, month),
     ]
@@ -224,31 +270,52 @@ def month_page(data: ReportData, month: date, generated_at: datetime) -> str:
 
 # ---- the index ---------------------------------------------------------------
 
+
 def index_page(data: ReportData, generated_at: datetime) -> str:
     lines = []
     for m in reversed(data.months):
         counts = status_counts(data.month_rows(m))
-        lines.append({
-            "month": m,
-            "good": counts.get("met", 0) + counts.get("goal", 0),
-            "mid": counts.get("basic", 0) + counts.get("minimum", 0),
-            "bad": counts.get("not_met", 0) + counts.get("below_minimum", 0),
-            "trade_share": fmt_value(data.value("aeo_trade_share_total", m), "%"),
-            "aeo_hours": fmt_value(data.value("time_to_import_aeo", m), "hours"),
-            "non_aeo_hours": fmt_value(data.value("time_to_import_non_aeo", m), "hours"),
-            "paperless": fmt_value(data.value("paperless_share", m), "%"),
-        })
+        lines.append(
+            {
+                "month": m,
+                "good": counts.get("met", 0) + counts.get("goal", 0),
+                "mid": counts.get("basic", 0) + counts.get("minimum", 0),
+                "bad": counts.get("not_met", 0) + counts.get("below_minimum", 0),
+                "trade_share": fmt_value(data.value("aeo_trade_share_total", m), "%"),
+                "aeo_hours": fmt_value(data.value("time_to_import_aeo", m), "hours"),
+                "non_aeo_hours": fmt_value(data.value("time_to_import_non_aeo", m), "hours"),
+                "paperless": fmt_value(data.value("paperless_share", m), "%"),
+            }
+        )
     months = data.months[-24:]
     charts = []
     if months:
-        charts.append(figure("release-time", "Release time of imports: AEO vs non-AEO",
-                             release_time_chart(data, months), "Mean hours from lodgement to release."))
-        charts.append(figure(
-            "paperless-share", "Paperless share of declarations",
-            svg.grouped_bars([f"{m:%b %y}" for m in months],
-                             [("paperless share", "#1a7f37", [data.value("paperless_share", m) for m in months])],
-                             title="Paperless declarations as a percentage of all declarations, by month", unit="%"),
-        ))
+        charts.append(
+            figure(
+                "release-time",
+                "Release time of imports: AEO vs non-AEO",
+                release_time_chart(data, months),
+                "Mean hours from lodgement to release.",
+            )
+        )
+        charts.append(
+            figure(
+                "paperless-share",
+                "Paperless share of declarations",
+                svg.grouped_bars(
+                    [f"{m:%b %y}" for m in months],
+                    [
+                        (
+                            "paperless share",
+                            "#1a7f37",
+                            [data.value("paperless_share", m) for m in months],
+                        )
+                    ],
+                    title="Paperless declarations as a percentage of all declarations, by month",
+                    unit="%",
+                ),
+            )
+        )
     return render_page(
         "index.html.j2",
         first_month=data.months[0] if data.months else None,
@@ -280,6 +347,7 @@ def scorecard_markdown(data: ReportData, month: date) -> str:
 
 # ---- writing ------------------------------------------------------------------
 
+
 def write_explanations(published_db: Path, build: Path, generated_at: datetime) -> int:
     """One explanation page per KPI and month (explain/<YYYY-MM>/<kpi_id>.html)."""
     from dagster_project.explain.evidence import explain_all
@@ -295,7 +363,9 @@ def write_explanations(published_db: Path, build: Path, generated_at: datetime) 
     return len(explanations)
 
 
-def write_report(published_db: Path, out_dir: Path, now: datetime | None = None) -> tuple[ReportData, list[Path]]:
+def write_report(
+    published_db: Path, out_dir: Path, now: datetime | None = None
+) -> tuple[ReportData, list[Path]]:
     """Render index.html and one YYYY-MM.html per month into out_dir (replaced as a whole)."""
     generated_at = now or datetime.now(timezone.utc)
     data = load_report_data(published_db)

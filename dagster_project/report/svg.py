@@ -47,8 +47,15 @@ def _svg(height: int, title: str, body: list[str], width: int = WIDTH) -> str:
     )
 
 
-def _text(x: float, y: float, s: str, anchor: str = "start", fill: str = AXIS, size: int | None = None,
-          weight: str | None = None) -> str:
+def _text(
+    x: float,
+    y: float,
+    s: str,
+    anchor: str = "start",
+    fill: str = AXIS,
+    size: int | None = None,
+    weight: str | None = None,
+) -> str:
     extra = f' font-size="{size}"' if size else ""
     extra += f' font-weight="{weight}"' if weight else ""
     return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" fill="{fill}"{extra}>{escape(s)}</text>'
@@ -57,7 +64,9 @@ def _text(x: float, y: float, s: str, anchor: str = "start", fill: str = AXIS, s
 def legend(items: Sequence[tuple[str, str]], x: float, y: float) -> list[str]:
     out, cx = [], x
     for label, colour in items:
-        out.append(f'<rect x="{cx:.1f}" y="{y - 10:.1f}" width="12" height="12" rx="2" fill="{colour}"/>')
+        out.append(
+            f'<rect x="{cx:.1f}" y="{y - 10:.1f}" width="12" height="12" rx="2" fill="{colour}"/>'
+        )
         out.append(_text(cx + 16, y, label))
         cx += 16 + 7 * len(label) + 18
     return out
@@ -81,7 +90,9 @@ def grouped_bars(
     for i in range(5):
         v = vmax * i / 4
         y = top + plot_h - plot_h * i / 4
-        body.append(f'<line x1="{left}" x2="{WIDTH - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>')
+        body.append(
+            f'<line x1="{left}" x2="{WIDTH - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>'
+        )
         body.append(_text(left - 6, y + 4, fmt(v), "end"))
     n = max(len(categories), 1)
     group_w = plot_w / n
@@ -100,8 +111,12 @@ def grouped_bars(
             )
         every = max(1, math.ceil(n / 12))
         if ci % every == 0:
-            body.append(_text(left + ci * group_w + group_w / 2, height - bottom + 16, cat, "middle"))
-    body.append(f'<line x1="{left}" x2="{WIDTH - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="{AXIS}"/>')
+            body.append(
+                _text(left + ci * group_w + group_w / 2, height - bottom + 16, cat, "middle")
+            )
+    body.append(
+        f'<line x1="{left}" x2="{WIDTH - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="{AXIS}"/>'
+    )
     return _svg(height, title, body)
 
 
@@ -134,7 +149,15 @@ def stacked_hbars(
                 f"<title>{escape(f'{label} {seg}: {fmt(v)} ({share:.1f} %)')}</title></rect>"
             )
             if w > 34:
-                body.append(_text(x + w / 2, y + row_h / 2 + 2, f"{share:.0f}%" if percent else fmt(v), "middle", "#fff"))
+                body.append(
+                    _text(
+                        x + w / 2,
+                        y + row_h / 2 + 2,
+                        f"{share:.0f}%" if percent else fmt(v),
+                        "middle",
+                        "#fff",
+                    )
+                )
             x += w
         if not total:
             body.append(_text(left + 4, y + row_h / 2 + 2, "no declarations"))
@@ -201,8 +224,10 @@ def level_lines(
     body = [f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#f6f8fa"/>']
     for name, lv, colour in levels:
         y = ys(lv)
-        body.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="{colour}" '
-                    f'stroke-width="1.5" stroke-dasharray="6 4"/>')
+        body.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="{colour}" '
+            f'stroke-width="1.5" stroke-dasharray="6 4"/>'
+        )
         body.append(_text(left + plot_w + 6, y + 4, f"{name} {fmt(lv)}", fill=colour))
     for v in (lo, hi):
         body.append(_text(left - 6, ys(v) + 4, fmt(v), "end"))
@@ -214,7 +239,9 @@ def level_lines(
         path.append(f"{pen}{xs(i):.1f},{ys(v):.1f}")
         pen = "L"
     if path:
-        body.append(f'<path class="series" d="{" ".join(path)}" fill="none" stroke="#24292f" stroke-width="2"/>')
+        body.append(
+            f'<path class="series" d="{" ".join(path)}" fill="none" stroke="#24292f" stroke-width="2"/>'
+        )
     for i, v in enumerate(values):
         if v is None:
             continue

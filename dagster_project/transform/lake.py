@@ -100,7 +100,7 @@ def _partition_months(location: Path) -> set[date]:
     if location.is_dir():
         for child in location.iterdir():
             if child.is_dir() and child.name.startswith(PARTITION_PREFIX):
-                months.add(date.fromisoformat(child.name[len(PARTITION_PREFIX):]))
+                months.add(date.fromisoformat(child.name[len(PARTITION_PREFIX) :]))
     return months
 
 
@@ -125,13 +125,17 @@ def export_lake(con: duckdb.DuckDBPyConnection, settings: Settings, *, full: boo
             [table.schema, table.name],
         ).fetchall()
         if not columns:
-            raise RuntimeError(f"{table.schema}.{table.name} is not in the work database: nothing to export to the lake")
+            raise RuntimeError(
+                f"{table.schema}.{table.name} is not in the work database: nothing to export to the lake"
+            )
         if table.partition:
             _export_months(con, table, location, changed.get(table.name, set()), full=full)
         else:
             staged = location.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
             staged.mkdir()
-            con.execute(f"COPY (SELECT * FROM {table.qualified}) TO {lit(str(staged / 'data.parquet'))} (FORMAT parquet)")
+            con.execute(
+                f"COPY (SELECT * FROM {table.qualified}) TO {lit(str(staged / 'data.parquet'))} (FORMAT parquet)"
+            )
             swap_dir(staged, location)
         described.append(
             {
@@ -139,15 +143,22 @@ def export_lake(con: duckdb.DuckDBPyConnection, settings: Settings, *, full: boo
                 "name": table.name,
                 "location": str(location),
                 "partition": table.partition,
-                "columns": [{"name": name, "type": _spark_type(table, name, kind)} for name, kind in columns],
+                "columns": [
+                    {"name": name, "type": _spark_type(table, name, kind)} for name, kind in columns
+                ],
             }
         )
     return described
 
 
-def _export_months(con, table: LakeTable, location: Path, changed: set[date], *, full: bool) -> None:
+def _export_months(
+    con, table: LakeTable, location: Path, changed: set[date], *, full: bool
+) -> None:
     raw_months = {
-        r[0] for r in con.execute(f"SELECT DISTINCT {q(table.partition)} FROM {table.qualified}").fetchall()
+        r[0]
+        for r in con.execute(
+            f"SELECT DISTINCT {q(table.partition)} FROM {table.qualified}"
+        ).fetchall()
     }
     present = _partition_months(location)
     rewrite = raw_months if full else (raw_months & changed) | (raw_months - present)
@@ -175,7 +186,9 @@ def lake_env(tables: list[dict]) -> dict[str, str]:
     return {"CUSTOMS_KPI_LAKE_TABLES": json.dumps(tables)}
 
 
-def read_back_marts(con: duckdb.DuckDBPyConnection, settings: Settings, tables: list[str]) -> dict[str, int]:
+def read_back_marts(
+    con: duckdb.DuckDBPyConnection, settings: Settings, tables: list[str]
+) -> dict[str, int]:
     """Fill the work database's marts tables (the shells a DuckDB `--empty` build left, with the
     column types a DuckDB build gives) from the Spark build's Parquet tables; returns rows per
     table. Values are cast to the DuckDB column types (Spark's timestamps are UTC instants)."""
@@ -190,17 +203,23 @@ def read_back_marts(con: duckdb.DuckDBPyConnection, settings: Settings, tables: 
         ).fetchall()
         con.execute(f"DELETE FROM marts.{q(table)}")
         if not location.is_dir():
-            raise RuntimeError(f"the Spark build left no table marts.{table} (expected at {location})")
+            raise RuntimeError(
+                f"the Spark build left no table marts.{table} (expected at {location})"
+            )
         dataset = pads.dataset(str(location), format="parquet", partitioning="hive")
         if not dataset.files:
             counts[table] = 0
             continue
         missing = [name for name, _ in columns if name not in dataset.schema.names]
         if missing:
-            raise RuntimeError(f"marts.{table} from Spark lacks the columns {', '.join(missing)} ({location})")
+            raise RuntimeError(
+                f"marts.{table} from Spark lacks the columns {', '.join(missing)} ({location})"
+            )
         con.register("spark_mart", dataset)
         try:
-            select = ", ".join(f"CAST(spark_mart.{q(name)} AS {kind}) AS {q(name)}" for name, kind in columns)
+            select = ", ".join(
+                f"CAST(spark_mart.{q(name)} AS {kind}) AS {q(name)}" for name, kind in columns
+            )
             con.execute(f"INSERT INTO marts.{q(table)} SELECT {select} FROM spark_mart")
         finally:
             con.unregister("spark_mart")
@@ -211,12 +230,24 @@ def read_back_marts(con: duckdb.DuckDBPyConnection, settings: Settings, tables: 
 def _duckdb_dbt(settings: Settings, args: list[str]) -> None:
     env = {**os.environ, **settings.dbt_env(engine="duckdb")}
     proc = subprocess.run(
-        [str(Path(sys.executable).with_name(DBT_CHILD)), *args, "--project-dir", str(DBT_DIR),
-         "--profiles-dir", str(DBT_DIR), "--target-path", str(TARGET_DIR)],
-        env=env, capture_output=True, text=True,
+        [
+            str(Path(sys.executable).with_name(DBT_CHILD)),
+            *args,
+            "--project-dir",
+            str(DBT_DIR),
+            "--profiles-dir",
+            str(DBT_DIR),
+            "--target-path",
+            str(TARGET_DIR),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"dbt {' '.join(args)} (DuckDB, after the Spark build) failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+        raise RuntimeError(
+            f"dbt {' '.join(args)} (DuckDB, after the Spark build) failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+        )
 
 
 def marts_from_spark(settings: Settings) -> dict[str, int]:
@@ -225,7 +256,10 @@ def marts_from_spark(settings: Settings) -> dict[str, int]:
     `dbt build --empty` gives every model its DuckDB column types with no rows (and no test);
     the marts tables are filled from Spark's Parquet; then the marts views are made again over
     them (an `--empty` view reads nothing). Returns rows per table."""
-    _duckdb_dbt(settings, ["build", "--empty", "--full-refresh", "--exclude-resource-type", "test", "unit_test"])
+    _duckdb_dbt(
+        settings,
+        ["build", "--empty", "--full-refresh", "--exclude-resource-type", "test", "unit_test"],
+    )
     with work_db(settings) as con:
         counts = read_back_marts(con, settings, marts_tables(con))
     _duckdb_dbt(settings, ["run", "--select", "marts,config.materialized:view"])

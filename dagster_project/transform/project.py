@@ -13,7 +13,16 @@ from dagster_project.settings import DBT_DIR
 
 TARGET_DIR = DBT_DIR / "target"
 MANIFEST = TARGET_DIR / "manifest.json"
-PARSE_INPUTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "tests", "snapshots", "analyses")
+PARSE_INPUTS = (
+    "dbt_project.yml",
+    "profiles.yml",
+    "models",
+    "macros",
+    "seeds",
+    "tests",
+    "snapshots",
+    "analyses",
+)
 
 
 def dbt_project() -> DbtProject:
@@ -48,9 +57,20 @@ def ensure_manifest() -> Path:
         env_default = {"CUSTOMS_KPI_WORK_DB": str(DBT_DIR / "target" / "parse-only.duckdb")}
         env = {**env_default, **os.environ}
         proc = subprocess.run(
-            [str(dbt), "parse", "--quiet", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
-             "--target-path", str(TARGET_DIR)],
-            env=env, capture_output=True, text=True,
+            [
+                str(dbt),
+                "parse",
+                "--quiet",
+                "--project-dir",
+                str(DBT_DIR),
+                "--profiles-dir",
+                str(DBT_DIR),
+                "--target-path",
+                str(TARGET_DIR),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
         )
         if proc.returncode != 0:
             raise RuntimeError(f"dbt parse failed:\n{proc.stdout}\n{proc.stderr}")

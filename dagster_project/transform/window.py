@@ -16,7 +16,11 @@ class BuildWindow:
     month_to: date
 
     def months(self) -> int:
-        return (self.month_to.year - self.month_from.year) * 12 + self.month_to.month - self.month_from.month
+        return (
+            (self.month_to.year - self.month_from.year) * 12
+            + self.month_to.month
+            - self.month_from.month
+        )
 
     def each(self) -> list[date]:
         """The first day of every month in the window."""

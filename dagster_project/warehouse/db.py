@@ -11,7 +11,9 @@ import duckdb
 from dagster_project.settings import Settings
 
 
-def connect(path: Path | str, settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: Path | str, settings: Settings, *, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB database with memory/threads from settings and the session in UTC.
 
     The session time zone is UTC so that TIMESTAMPTZ values print and cast the

@@ -31,7 +31,9 @@ class WarehouseResource(ConfigurableResource):
         return Settings.from_env({**os.environ, f"{ENV_PREFIX}DATA_DIR": self.data_dir})
 
     @contextmanager
-    def work_db(self, settings: Settings | None = None, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def work_db(
+        self, settings: Settings | None = None, *, read_only: bool = False
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         """The work database, with the run's resource limits (`warehouse.db.work_db`)."""
         with work_db(settings or self.settings(), read_only=read_only) as con:
             yield con
