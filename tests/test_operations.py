@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import http.server
 import io
 import json
@@ -16,6 +17,7 @@ import pytest
 from dagster import DagsterInstance, SkipReason, build_schedule_context, build_sensor_context
 
 from dagster_project.contract import FEEDS
+from dagster_project.ingest.schema import ensure_raw_schema
 from dagster_project.operations.freshness import expected_month, overdue_months
 from dagster_project.jobs import build_monthly_pipeline
 from dagster_project.operations.schedules import build_monthly_close
@@ -78,6 +80,25 @@ def test_plan_runs_is_pure():
     assert plan_runs({"2024-03": "a", "2024-04": "b"}, {"2024-03": "a"}, {}) == ["2024-04"]
     assert plan_runs({"2024-04": "b"}, {}, {"2024-04": "b"}) == []
     assert plan_runs({"2024-04": "c"}, {"2024-04": "b"}, {"2024-04": "b"}) == ["2024-04"]
+
+
+def live_connections() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, duckdb.DuckDBPyConnection))
+
+
+def test_the_sensor_leaves_no_connection_alive(tmp_path, generated):
+    """A connection the sensor's frame names outlives the evaluation (Dagster keeps the frame):
+    left for the interpreter's exit, it made nanobind print "leaked instances" after the tests."""
+    settings = make_settings(tmp_path / "w", CUSTOMS_KPI_SETTLE_SECONDS="0")
+    settings.work_dir.mkdir(parents=True)
+    with duckdb.connect(str(settings.work_db)) as con:
+        ensure_raw_schema(con)
+    write_month(settings.raw_dir, MAR, generated)
+    before = live_connections()
+    requests, _ = evaluate_sensor(settings, DagsterInstance.ephemeral(), None)
+    assert [r.partition_key for r in requests] == ["2024-03-01"]
+    assert live_connections() == before
 
 
 def test_sensor_runs_new_and_changed_months_exactly_once(tmp_path, generated):

@@ -52,6 +52,14 @@ def settle(
     return settled, first_seen
 
 
+def read_loaded_entries(settings) -> dict:
+    """What the work database has loaded, read in a frame of its own: the sensor's frame
+    outlives its evaluation (Dagster keeps it), and with it any connection it names, which would
+    then be left for the interpreter's exit (nanobind's "leaked instances" lines)."""
+    with duckdb.connect(str(settings.work_db), read_only=True) as con:
+        return loaded_entries(con)
+
+
 def build_raw_delivery_sensor(job, partitions: PartitionsDefinition) -> SensorDefinition:
     @sensor(
         name="raw_delivery_sensor",
@@ -74,8 +82,7 @@ def build_raw_delivery_sensor(job, partitions: PartitionsDefinition) -> SensorDe
             for line in scan.warnings:
                 context.log.warning(line)
         try:
-            with duckdb.connect(str(settings.work_db), read_only=True) as con:
-                loaded = loaded_entries(con)
+            loaded = read_loaded_entries(settings)
         except duckdb.CatalogException:
             loaded = {}
         except duckdb.IOException as exc:
