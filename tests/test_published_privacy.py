@@ -175,6 +175,7 @@ def test_the_publish_step_itself_refuses_without_a_secret(tmp_path, monkeypatch)
 
     from dagster_project.assets.publish import build_publish_asset
     from dagster_project.partitions import monthly_partitions
+    from dagster_project.warehouse.resource import WarehouseResource
 
     settings = _one_month(tmp_path)
     for k in [k for k in os.environ if k.startswith("CUSTOMS_KPI_")]:
@@ -186,6 +187,7 @@ def test_the_publish_step_itself_refuses_without_a_secret(tmp_path, monkeypatch)
         [build_publish_asset([], monthly_partitions(settings.first_month))],
         partition_key="2024-06-01",
         instance=DagsterInstance.ephemeral(),
+        resources={"warehouse": WarehouseResource()},
         raise_on_error=False,
     )
     assert not result.success
