@@ -15,16 +15,13 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from dagster_project.publish.publisher import LEDGER_TABLES
 from dagster_project.publish.swap import build_dir, swap_dir, sweep
 from dagster_project.settings import DBT_DIR, Settings
-from dagster_project.transform.child import DBT_CHILD
-from dagster_project.transform.project import TARGET_DIR
+from dagster_project.transform.project import TARGET_DIR, run_dbt
 
 SITE_FILES = {
     "static_index.html": "index.html",
@@ -87,31 +84,18 @@ def generate_dictionary(settings: Settings) -> Dictionary:
         (target / name).unlink(missing_ok=True)
         if reuse and (TARGET_DIR / name).is_file():
             shutil.copy2(TARGET_DIR / name, target / name)
-    dbt = Path(sys.executable).with_name(DBT_CHILD)  # ends with this process (transform/child.py)
-    proc = subprocess.run(
+    run_dbt(
         [
-            str(dbt),
             "docs",
             "generate",
             "--static",
             *(["--no-compile"] if reuse else []),
-            "--project-dir",
-            str(DBT_DIR),
-            "--profiles-dir",
-            str(DBT_DIR),
-            "--target-path",
-            str(target),
             "--log-path",
             str(target),
         ],
-        env={**os.environ, **settings.dbt_env(engine="duckdb")},
-        capture_output=True,
-        text=True,
+        {**os.environ, **settings.dbt_env(engine="duckdb")},
+        target_path=target,
     )
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"dbt docs generate failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
-        )
 
     sweep(site)
     build = build_dir(site)

@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -32,9 +30,8 @@ from dagster_project.contract import FEEDS
 from dagster_project.warehouse.sql import lit, q
 from dagster_project.publish.publisher import marts_tables
 from dagster_project.publish.swap import swap_dir
-from dagster_project.settings import DBT_DIR, Settings
-from dagster_project.transform.child import DBT_CHILD
-from dagster_project.transform.project import TARGET_DIR
+from dagster_project.settings import Settings
+from dagster_project.transform.project import run_dbt
 from dagster_project.warehouse.db import work_db
 
 MONTH_COLUMN = "_month"  # the raw layer's partition month
@@ -228,26 +225,7 @@ def read_back_marts(
 
 
 def _duckdb_dbt(settings: Settings, args: list[str]) -> None:
-    env = {**os.environ, **settings.dbt_env(engine="duckdb")}
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).with_name(DBT_CHILD)),
-            *args,
-            "--project-dir",
-            str(DBT_DIR),
-            "--profiles-dir",
-            str(DBT_DIR),
-            "--target-path",
-            str(TARGET_DIR),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"dbt {' '.join(args)} (DuckDB, after the Spark build) failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
-        )
+    run_dbt(args, {**os.environ, **settings.dbt_env(engine="duckdb")})
 
 
 def marts_from_spark(settings: Settings) -> dict[str, int]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from dagster_dbt import DbtProject
 
 from dagster_project.settings import DBT_DIR
+from dagster_project.transform.child import DBT_CHILD
 
 TARGET_DIR = DBT_DIR / "target"
 MANIFEST = TARGET_DIR / "manifest.json"
@@ -53,25 +54,31 @@ def ensure_manifest() -> Path:
     placeholder work-database path is enough here.
     """
     if manifest_is_stale():
-        dbt = Path(sys.executable).with_name("dbt")
         env_default = {"CUSTOMS_KPI_WORK_DB": str(DBT_DIR / "target" / "parse-only.duckdb")}
-        env = {**env_default, **os.environ}
-        proc = subprocess.run(
-            [
-                str(dbt),
-                "parse",
-                "--quiet",
-                "--project-dir",
-                str(DBT_DIR),
-                "--profiles-dir",
-                str(DBT_DIR),
-                "--target-path",
-                str(TARGET_DIR),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"dbt parse failed:\n{proc.stdout}\n{proc.stderr}")
+        run_dbt(["parse", "--quiet"], {**env_default, **os.environ})
     return MANIFEST
+
+
+def run_dbt(args: list[str], env: dict[str, str], *, target_path: Path = TARGET_DIR) -> None:
+    """One dbt command outside a Dagster step's event stream (parse, docs, the DuckDB shells of a
+    Spark run), through `customs-kpi-dbt` so that it ends with this process; a failure raises
+    with the end of dbt's output."""
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).with_name(DBT_CHILD)),
+            *args,
+            "--project-dir",
+            str(DBT_DIR),
+            "--profiles-dir",
+            str(DBT_DIR),
+            "--target-path",
+            str(target_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"dbt {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+        )
