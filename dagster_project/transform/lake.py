@@ -86,10 +86,13 @@ def _spark_type(table: LakeTable, column: str, duckdb_type: str) -> str:
 
 
 def _sweep(root: Path) -> None:
-    """What a killed export left: staged folders, and old ones `swap_dir` had not removed yet."""
-    for pattern in (f"{TEMP_PREFIX}*", ".*.old"):
-        for leftover in root.rglob(pattern):
-            shutil.rmtree(leftover, ignore_errors=True)
+    """What a killed export left, beside a table or a month folder: staged folders, and old ones
+    `swap_dir` had not removed yet (Spark's own folder, far larger, is not walked)."""
+    for schema in {table.schema for table in lake_tables()}:
+        for depth in ("", "*/"):  # beside a table, beside a month of it
+            for pattern in (f"{TEMP_PREFIX}*", ".*.old"):
+                for leftover in (root / schema).glob(depth + pattern):
+                    shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _partition_months(location: Path) -> set[date]:
