@@ -80,9 +80,12 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     ensure_dagster_home(settings)
-    from dagster_project.transform.project import ensure_manifest
+    from dagster_project.transform.project import parse_env
 
-    ensure_manifest()
+    # the code location parses the dbt project itself (DbtProject.prepare_if_dev)
+    os.environ.update(parse_env(settings.work_db))
+    # ...with the dbt of this interpreter's environment, whatever the PATH
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
     exe = Path(sys.executable).with_name("dagster")
     argv = [
         str(exe),

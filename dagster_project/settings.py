@@ -286,6 +286,12 @@ class Settings:
         """The database the pipeline writes: raw layer, rejects, audit, dbt models."""
         return self.work_dir / "warehouse.duckdb"
 
+    def dbt_target_dir(self, engine: str | None = None) -> Path:
+        """dbt's target path for builds on `engine` (default: the setting's) in this data dir: the
+        run results, compiled SQL, partial parse and log of its builds. Each data dir and engine
+        has its own, so two data dirs can build at once on one checkout."""
+        return self.work_dir / "dbt" / (engine or self.engine)
+
     @property
     def published_db(self) -> Path:
         """The file readers open; replaced atomically, never written in place."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -89,3 +90,22 @@ def test_dev_ui_shows_lineage_and_stops_cleanly(tmp_path):
         log.close()
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0, "the port is still served after stop"
+
+
+def test_the_ui_parses_the_dbt_project_on_load(tmp_path, monkeypatch):
+    """Under `dagster dev`, DbtProject.prepare_if_dev() runs `dbt parse` with the environment
+    `customs-kpi dev` hands over (the work database's path, this interpreter's dbt)."""
+    from dagster_project.transform.project import dbt_project, parse_env
+
+    settings = make_settings(tmp_path)
+    monkeypatch.setenv("DAGSTER_IS_DEV_CLI", "1")
+    monkeypatch.delenv("CUSTOMS_KPI_WORK_DB", raising=False)
+    for name, value in parse_env(settings.work_db).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin"]))
+    project = dbt_project(target_path=tmp_path / "target")
+    assert not project.manifest_path.exists()
+    project.prepare_if_dev()
+    manifest = json.loads(project.manifest_path.read_text())
+    assert "model.customs_kpi.kpi_monthly" in manifest["nodes"]
+    assert not settings.work_db.exists(), "parsing must not open the work database"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from datetime import date
 
 import duckdb
@@ -165,3 +166,19 @@ def test_backfill_in_one_run_equals_month_by_month_runs(world, tmp_path):
             one_run.execute(f"SELECT * FROM marts.{table} ORDER BY ALL").fetchall()
             == by_month.execute(f"SELECT * FROM marts.{table} ORDER BY ALL").fetchall()
         ), table
+
+
+def test_dbt_keeps_its_run_state_in_the_data_dir(world):
+    """dbt's run results, partial parse and logs of a run are the data dir's own: two data dirs
+    (two administrations, or a test and a production tree) built at once on one checkout must
+    not read each other's run results, nor the data dictionary copy the other's compiled SQL."""
+    settings, _ = world
+    target = settings.dbt_target_dir("duckdb")
+    assert target.is_relative_to(settings.work_dir)
+    results = json.loads((target / "run_results.json").read_text())
+    assert results["args"]["which"] == "build"
+    assert any(r["unique_id"] == "model.customs_kpi.kpi_monthly" for r in results["results"])
+    compiled = json.loads((target / "manifest.json").read_text())["nodes"]
+    assert "model.customs_kpi.kpi_monthly" in compiled
+    assert (target / "partial_parse.msgpack").is_file()
+    assert (target / "dbt.log").is_file()

@@ -89,6 +89,9 @@ def clear_dirty(settings, taken_at: datetime, window, full_refresh: bool) -> Non
 
 def build_dbt_assets(partitions: PartitionsDefinition):
     project = dbt_project()
+    # under `dagster dev` (the UI), every code-location load re-parses the project, so an edited
+    # model shows on "Reload definitions"; elsewhere the manifest is parsed only when stale
+    project.prepare_if_dev()
     manifest = ensure_manifest()
 
     @dbt_assets(
@@ -124,13 +127,12 @@ def build_dbt_assets(partitions: PartitionsDefinition):
                 f"rebuilding months [{window.month_from:%Y-%m}, {window.month_to:%Y-%m}) ({window.months()} month(s))"
                 f" on {settings.engine}"
             )
-        target_path = project.project_dir / project.target_path
         with patched_environ({**settings.dbt_env(), **lake_env(lake)}):
             invocation = dbt.cli(
                 dbt_build_args(full_refresh=full_refresh),
                 context=context,
-                # each engine its own partial parse and run results
-                target_path=target_path / "spark" if settings.engine == "spark" else target_path,
+                # each data dir and engine its own partial parse, run results and log
+                target_path=settings.dbt_target_dir(),
             )
             yield from invocation.stream()
         if settings.engine == "spark":

@@ -21,7 +21,7 @@ from pathlib import Path
 from dagster_project.publish.publisher import LEDGER_TABLES
 from dagster_project.publish.swap import build_dir, swap_dir, sweep
 from dagster_project.settings import DBT_DIR, Settings
-from dagster_project.transform.project import TARGET_DIR, run_dbt
+from dagster_project.transform.project import run_dbt
 
 SITE_FILES = {
     "static_index.html": "index.html",
@@ -77,13 +77,15 @@ def generate_dictionary(settings: Settings) -> Dictionary:
     ):
         return _describe(site)
     stamp.unlink(missing_ok=True)
-    # The run's `dbt build` left a manifest (with compiled SQL) in dbt/target: reuse it and skip
-    # compiling again; without one, dbt parses and compiles here.
-    reuse = (TARGET_DIR / "manifest.json").is_file()
+    # The run's DuckDB `dbt build` (or, on Spark, its DuckDB shells) left a manifest with compiled
+    # SQL in the data dir's target: reuse it and skip compiling again; without one, dbt parses
+    # and compiles here.
+    built = settings.dbt_target_dir("duckdb")
+    reuse = (built / "manifest.json").is_file()
     for name in ("manifest.json", "partial_parse.msgpack"):
         (target / name).unlink(missing_ok=True)
-        if reuse and (TARGET_DIR / name).is_file():
-            shutil.copy2(TARGET_DIR / name, target / name)
+        if reuse and (built / name).is_file():
+            shutil.copy2(built / name, target / name)
     run_dbt(
         [
             "docs",

@@ -228,7 +228,11 @@ def read_back_marts(
 
 
 def _duckdb_dbt(settings: Settings, args: list[str]) -> None:
-    run_dbt(args, {**os.environ, **settings.dbt_env(engine="duckdb")})
+    run_dbt(
+        args,
+        {**os.environ, **settings.dbt_env(engine="duckdb")},
+        target_path=settings.dbt_target_dir("duckdb"),
+    )
 
 
 def marts_from_spark(settings: Settings) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -26,8 +27,15 @@ PARSE_INPUTS = (
 )
 
 
-def dbt_project() -> DbtProject:
-    return DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR, target_path=Path("target"))
+def dbt_project(target_path: Path = Path("target")) -> DbtProject:
+    return DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR, target_path=target_path)
+
+
+def parse_env(work_db: Path) -> dict[str, str]:
+    """What the dbt profile needs to parse the project: the work database's path (`dbt parse`
+    never opens it). `customs-kpi dev` hands this to `dagster dev`, whose code-location loads
+    parse the project through `DbtProject.prepare_if_dev()`."""
+    return {"CUSTOMS_KPI_WORK_DB": str(work_db)}
 
 
 def _newest_input_mtime() -> float:
@@ -53,9 +61,15 @@ def ensure_manifest() -> Path:
     `dbt parse` needs no database connection, only a resolvable profile, so a
     placeholder work-database path is enough here.
     """
-    if manifest_is_stale():
-        env_default = {"CUSTOMS_KPI_WORK_DB": str(DBT_DIR / "target" / "parse-only.duckdb")}
-        run_dbt(["parse", "--quiet"], {**env_default, **os.environ})
+    if not manifest_is_stale():
+        return MANIFEST
+    TARGET_DIR.mkdir(parents=True, exist_ok=True)
+    # one parse at a time: parallel test workers, or a run started beside the UI, share dbt/target
+    with open(TARGET_DIR / ".parse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if manifest_is_stale():
+            env_default = parse_env(TARGET_DIR / "parse-only.duckdb")
+            run_dbt(["parse", "--quiet"], {**env_default, **os.environ})
     return MANIFEST
 
 
