@@ -49,6 +49,9 @@ lint: install
 	$(BIN)/ruff check dagster_project tests bench
 	$(BIN)/ruff format --check dagster_project tests bench
 
+# The modules run in parallel workers, one per core (at most 4); `PYTEST_ARGS=-n0` runs them in
+# this process, one after the other (tests/conftest.py keeps each module on one worker).
+PYTEST_ARGS ?= -n auto --maxprocesses 4 --dist loadgroup
 test: install chromium java lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

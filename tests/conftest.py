@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
 import pytest
 
 from dagster_project.settings import Settings
+
+
+# pyspark 4.2 takes a process whose __main__ has neither a file nor a spec for a doctest run and
+# exits (pyspark.sql.connect.utils.check_dependencies, reached through Great Expectations' import
+# of pyspark): pytest-xdist's workers are such processes. Give the worker's __main__ a name.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "<pytest-xdist worker>"
 
 
 def sha256(path: Path) -> str:
@@ -31,6 +40,18 @@ def make_settings(data_dir: Path, **overrides) -> Settings:
     }
     env.update(overrides)
     return Settings.from_env(env)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    """`make test` runs the modules in parallel workers (pytest-xdist, `--dist loadgroup`): each
+    module stays on one worker, so that its module-scoped world is built once, and the modules
+    sharing the session's BI world (tests/bi_world.py) stay together on one worker for the same
+    reason."""
+    for item in items:
+        shares_bi_world = "bi_world" in getattr(item, "fixturenames", ())
+        group = "bi_world" if shares_bi_world else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 # One real publish watched by read-only BI clients, shared by the analyst-facing tests (tests/bi_world.py).
