@@ -16,7 +16,7 @@ DOCS_PORT ?= 8080
 help:
 	@echo "make run    install into .venv, then load, check, build and publish every month in data/raw/"
 	@echo "make test   install into .venv if needed, then run the test suite"
-	@echo "make lint   ruff: lint and format check (make test runs it first)"
+	@echo "make lint   ruff (lint and format check) and sqlfluff (the dbt models); make test runs it first"
 	@echo "make dev    the Dagster UI on http://127.0.0.1:3000"
 	@echo "make docs   serve the data dictionary and the scorecard report on http://127.0.0.1:$(DOCS_PORT)"
 	@echo "make sample regenerate the bundled sample in data/raw/ (deterministic)"
@@ -45,9 +45,13 @@ java:
 	@command -v java >/dev/null || (apt-get update && apt-get install -y openjdk-17-jre-headless)
 
 # ruff: lint (pyflakes, pycodestyle errors) and the formatter's check; config in pyproject.toml.
+# sqlfluff: the dbt models and data tests (DuckDB dialect, jinja templater with a shim of dbt's
+# context in dbt/sqlfluff_libs, no warehouse needed); config in .sqlfluff. `sqlfluff fix` fixes
+# most of the layout.
 lint: install
-	$(BIN)/ruff check dagster_project tests bench
-	$(BIN)/ruff format --check dagster_project tests bench
+	$(BIN)/ruff check dagster_project tests bench dbt/sqlfluff_libs
+	$(BIN)/ruff format --check dagster_project tests bench dbt/sqlfluff_libs
+	$(BIN)/sqlfluff lint dbt/models dbt/tests
 
 # The modules run in parallel workers, one per core (at most 4); `PYTEST_ARGS=-n0` runs them in
 # this process, one after the other (tests/conftest.py keeps each module on one worker).

@@ -14,19 +14,19 @@ with mismatches as (
 
     union all
 
-    select 'lanes', declaration_id, partition_month, assigned_month
+    select 'lanes' as feed, declaration_id, partition_month, assigned_month
     from {{ ref('stg_lanes') }}
     where {{ month_window_filter('partition_month') }}
 
     union all
 
-    select 'drawback', claim_id, partition_month, lodged_month
+    select 'drawback' as feed, claim_id, partition_month, lodged_month
     from {{ ref('stg_drawback') }}
     where {{ month_window_filter('partition_month') }}
 
     union all
 
-    select 'tickets', ticket_id, partition_month, opened_month
+    select 'tickets' as feed, ticket_id, partition_month, opened_month
     from {{ ref('stg_tickets') }}
     where {{ month_window_filter('partition_month') }}
 

@@ -12,14 +12,15 @@ with declarations as (
 
     select * from {{ ref('stg_declarations') }}
     -- a month whose declarations the quality gate withholds keeps the rows it held
-    where not {{ withheld_month('partition_month', 'declarations') }}
-    {% if is_incremental() %}
+    where
+        not {{ withheld_month('partition_month', 'declarations') }}
+        {% if is_incremental() %}
         and {{ month_window_filter('partition_month') }}
-    {% endif %}
+        {% endif %}
 
 ),
 
-{#-
+{#
     Only the lane rows of the declarations being built: ranking every lane of
     history on each run would make a month's cost grow with the history.
 -#}

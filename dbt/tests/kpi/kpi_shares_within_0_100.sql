@@ -11,7 +11,8 @@ select
     month,
     value
 from {{ ref('kpi_monthly') }}
-where substr(unit, 1, 1) = '%'
+where
+    substr(unit, 1, 1) = '%'
     and kpi_id <> 'aeo_operators_change_pct'
     and (value < 0 or value > 100)
 

@@ -10,7 +10,11 @@
 
 select records.*
 from (
-    {{ kpi_records_aeo_uptake(ref('fct_aeo_applications').include(database=False), ref('fct_aeo_certificates').include(database=False), months) }}
+    {{ kpi_records_aeo_uptake(
+        ref('fct_aeo_applications').include(database=False),
+        ref('fct_aeo_certificates').include(database=False),
+        months
+    ) }}
 ) as records
 -- the published KPI values only: their months (the feeds also hold records of other months,
 -- e.g. register history), not a value the quality gate withheld

@@ -9,7 +9,10 @@
 
 select records.*
 from (
-    {{ kpi_records_manual(ref('fct_manual_values').include(database=False), ref('mart_kpi_catalog').include(database=False)) }}
+    {{ kpi_records_manual(
+        ref('fct_manual_values').include(database=False),
+        ref('mart_kpi_catalog').include(database=False)
+    ) }}
 ) as records
 -- the published KPI values only: their months (the feeds also hold records of other months,
 -- e.g. register history), not a value the quality gate withheld

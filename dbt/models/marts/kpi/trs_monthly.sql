@@ -28,7 +28,8 @@ with declarations as (
         hours_arrival_to_lodged,
         hours_arrival_to_release
     from {{ ref('fct_declarations') }}
-    where {{ kpi_window_filter('month') }}
+    where
+        {{ kpi_window_filter('month') }}
         -- a month whose declarations the quality gate withholds keeps its rows
         and not {{ withheld_month('month', 'declarations') }}
 
@@ -54,7 +55,8 @@ aggregated as (
         {{ percentile_cont('hours_arrival_to_release', 0.5) }} as median_hours_arrival_to_release,
         {{ percentile_cont('hours_arrival_to_release', 0.9) }} as p90_hours_arrival_to_release,
         -- 100 x released at most 24 h after lodgement / all declarations of the cell
-        {{ hundred() }} * count(case when hours_lodged_to_release <= 24 then 1 end) / count(*) as released_within_24h_share
+        {{ hundred() }} * count(case when hours_lodged_to_release <= 24 then 1 end)
+        / count(*) as released_within_24h_share
     from declarations
     group by month, declaration_type, transport_mode, is_aeo, final_lane
 
