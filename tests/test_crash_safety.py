@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from dagster_project.contract import FEEDS
 from dagster_project.generate.synth import generate
 from dagster_project.pipeline import run_pipeline
 from tests.conftest import make_settings, sha256
@@ -31,7 +32,7 @@ from tests.conftest import make_settings, sha256
 pytestmark = pytest.mark.slow
 
 CLI = Path(sys.executable).with_name("customs-kpi")
-FEEDS_DIRS = ("declarations", "lanes", "drawback", "tickets", "aeo_register", "manual")
+FEEDS_DIRS = tuple(f.name for f in FEEDS)
 COMPARED = ("fct_declarations", "kpi_monthly", "trs_monthly")
 
 # step -> (progress line that shows it started, extra seconds to let it get into its work)

@@ -16,11 +16,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from dagster_project.contract import FEEDS, Column, feed_by_name
+from dagster_project.contract import FEEDS, Column, Feed, feed_by_name
 from dagster_project.contract.countries import ISO_3166_ALPHA2, default_region
 from dagster_project.generate import SAMPLE, GeneratorError, generate
 from dagster_project.generate import events, synth
 from dagster_project.generate.dirty import KINDS
+from dagster_project.generate.frame import Frame
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DIR = ROOT / "data" / "raw"
@@ -323,6 +324,71 @@ def test_a_contract_column_without_generator_logic_is_a_clear_error(tmp_path, mo
         synth, "FEEDS", (retyped,) + tuple(f for f in FEEDS if f.name != "declarations")
     )
     with pytest.raises(GeneratorError, match="declarations.net_mass"):
+        generate(tmp_path, "2024-01", "2024-01", declarations_per_month=50)
+
+
+def test_a_new_feed_needs_only_its_month_function(tmp_path, monkeypatch):
+    """Key ids, shared ids and codes of a new feed come from the contract; its rows from events.py."""
+    permits = Feed(
+        name="permits_test",  # not "permits": the recipe adds that one
+        kind="event",
+        description="Import permits.",
+        anchor="issued_at",
+        key="permit_id",
+        columns=(
+            Column("permit_id", "text", True),
+            Column("permit_type", "code", True, codes=("SPS", "DUAL_USE", "OTHER")),
+            Column("issued_at", "timestamp", True),
+            Column("declaration_id", "text", False),
+        ),
+    )
+    monkeypatch.setattr(synth, "FEEDS", FEEDS + (permits,))
+    with pytest.raises(
+        GeneratorError,
+        match=r'no generator logic for feed permits_test.*feed_month\("permits_test"\)',
+    ):
+        generate(tmp_path, "2024-01", "2024-01", declarations_per_month=50)
+
+    def permits_month(rng, period, i, declarations_per_month):
+        start, end = period.bounds(i)
+        n = 5
+        return Frame(
+            {
+                "permit_id": events.make_ids(period.months[i], n),
+                "permit_type": rng.integers(0, 3, n),
+                "issued_at": np.sort(rng.integers(start, end, n)),
+                "declaration_id": np.where(
+                    np.arange(n) % 2 == 0, events.make_ids(period.months[i], n), -1
+                ),
+            }
+        )
+
+    monkeypatch.setitem(events.FEED_MONTHS, "permits_test", permits_month)
+    generate(tmp_path, "2024-01", "2024-01", declarations_per_month=50, sample_formats=False)
+    header, rows = records(tmp_path / "permits_test" / "2024-01" / "permits_test_2024-01.csv")
+    assert header == permits.column_names
+    assert [r[0] for r in rows] == [f"PE2401-{k:05d}" for k in range(1, 6)]
+    assert {r[1] for r in rows} <= set(permits.column("permit_type").codes)
+    assert [r[3] for r in rows] == ["DC2401-000001", "", "DC2401-000003", "", "DC2401-000005"]
+
+    other = replace(permits, columns=permits.columns + (Column("issuer", "text", False),))
+    monkeypatch.setattr(synth, "FEEDS", FEEDS + (other,))
+    with pytest.raises(GeneratorError, match="text column permits_test.issuer"):
+        generate(tmp_path, "2024-01", "2024-01", declarations_per_month=50)
+    monkeypatch.setattr(synth, "FEEDS", FEEDS)
+    with pytest.raises(GeneratorError, match="registered for permits_test, not a feed"):
+        generate(tmp_path, "2024-01", "2024-01", declarations_per_month=50)
+
+
+def test_weights_that_do_not_fit_the_contracts_codes_are_a_clear_error(tmp_path, monkeypatch):
+    lanes = feed_by_name("lanes")
+    lane = lanes.column("lane")
+    fewer = replace(lane, codes=lane.codes[:3])
+    narrowed = replace(lanes, columns=tuple(fewer if c is lane else c for c in lanes.columns))
+    monkeypatch.setattr(synth, "FEEDS", tuple(narrowed if f is lanes else f for f in FEEDS))
+    with pytest.raises(
+        GeneratorError, match="weight table of lanes.lane .* 4 entries, the contract has 3"
+    ):
         generate(tmp_path, "2024-01", "2024-01", declarations_per_month=50)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -155,6 +156,20 @@ def test_new_contract_column_gets_expectations_with_open_thresholds():
             [e["kwargs"]["column"] for e in read_suite(feed)["expectations"]].index("reject_share")
         ]["kwargs"]["max_value"]
     )
+
+
+def test_a_new_feeds_suite_starts_with_the_bounds_every_feed_has():
+    feed = replace(feed_by_name("tickets"), name="permits_test")
+    rendered = render_suite(feed, None)
+    assert check_thresholds(rendered) == []
+    by_name = {e["kwargs"]["column"]: e["kwargs"] for e in rendered["expectations"]}
+    assert (by_name["row_count"]["min_value"], by_name["row_count"]["max_value"]) == (1, None)
+    assert (by_name["row_count_ratio"]["min_value"], by_name["row_count_ratio"]["max_value"]) == (
+        0.5,
+        2.0,
+    )
+    assert by_name["reject_share"]["max_value"] == 0.1
+    assert by_name["due_at__null_share"]["max_value"] == 1  # the rest: natural domain
 
 
 def test_suites_load_into_great_expectations():

@@ -3,9 +3,11 @@
 Regenerate with `python -m dagster_project.contract.dbt_sources > dbt/models/staging/_sources.yml`;
 a test fails when the committed file differs from what the contract renders.
 
-One table of the source `raw` per feed (its columns, then the lineage columns),
-the loader's bookkeeping tables `raw.load_audit` and `raw.rejects`, and the
-source `meta` with the orchestrator's `meta.quality_gate`.
+One table of the source `raw` per feed (its columns, then the lineage columns;
+`meta.feed_kind` marks it as a feed of the contract, which the dbt macro
+`contract_feeds()` lists for the tests of a `feed` column), the loader's
+bookkeeping tables `raw.load_audit` and `raw.rejects`, and the source `meta`
+with the orchestrator's `meta.quality_gate`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class SourceTable:
     description: str
     columns: tuple[SourceColumn, ...]
     asset_key: tuple[str, ...] | None = None  # the Dagster asset that writes the table
+    feed_kind: str | None = None  # the table of a feed of the contract: its kind
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,7 @@ def feed_table(feed: Feed) -> SourceTable:
         description=feed.source_description or feed.description,
         columns=tuple(columns),
         asset_key=("raw", feed.name),
+        feed_kind=feed.kind,
     )
 
 
@@ -198,12 +202,10 @@ def _table(table: SourceTable) -> list[str]:
     lines = [f"      - name: {table.name}", *_description(table.description, 8)]
     if table.asset_key:
         key = ", ".join(json.dumps(part) for part in table.asset_key)
-        lines += [
-            "        config:",
-            "          meta:",
-            "            dagster:",
-            f"              asset_key: [{key}]",
-        ]
+        lines += ["        config:", "          meta:"]
+        if table.feed_kind:
+            lines.append(f"            feed_kind: {table.feed_kind}")
+        lines += ["            dagster:", f"              asset_key: [{key}]"]
     lines.append("        columns:")
     for col in table.columns:
         lines += [f"          - name: {col.name}", *_description(col.description, 12)]

@@ -29,6 +29,32 @@ SERVICE_REQUEST, INCIDENT, FAILURE = range(3)
 PENDING, APPROVED, PARTIAL, REJECTED = range(4)
 
 
+# ---- the feeds drawn on their own ----------------------------------------------------
+
+MonthRows = Callable[[np.random.Generator, Period, int, int], Frame]
+FEED_MONTHS: dict[str, MonthRows] = {}
+
+
+def feed_month(feed: str) -> Callable[[MonthRows], MonthRows]:
+    """Register `fn(rng, period, i, declarations_per_month) -> Frame` as the generator of `feed`.
+
+    The function returns the clean rows of month i (`period.months[i]`), one
+    array per contract column (see `frame.py` for how values are held), drawn
+    from `rng`, the feed-month's own stream. `synth.month_frames` calls every
+    registered feed; the feeds drawn together with others (declarations and
+    their lanes, drawback on earlier exports, the AEO register of the world)
+    are called there by name.
+    """
+
+    def register(fn: MonthRows) -> MonthRows:
+        if feed in FEED_MONTHS:
+            raise ValueError(f"feed {feed} already has a month function")
+        FEED_MONTHS[feed] = fn
+        return fn
+
+    return register
+
+
 def month_code(month: int) -> int:
     """YYMM of a month number, the prefix of the month's ids."""
     year, m = divmod(month, 12)
@@ -505,6 +531,7 @@ def drawback_month(
 # ---- service desk -------------------------------------------------------------------
 
 
+@feed_month("tickets")
 def tickets_month(
     rng: np.random.Generator, period: Period, i: int, declarations_per_month: int
 ) -> Frame:
@@ -563,8 +590,11 @@ def tickets_month(
 # ---- manual indicators ----------------------------------------------------------------
 
 
-def manual_month(rng: np.random.Generator, period: Period, i: int) -> Frame:
-    """The people-reported indicators; the acceptance survey is quarterly."""
+@feed_month("manual")
+def manual_month(
+    rng: np.random.Generator, period: Period, i: int, declarations_per_month: int
+) -> Frame:
+    """The people-reported indicators (as many whatever the trade); the survey is quarterly."""
     month = period.months[i]
     progress = story_progress(month)
     quarterly = month % 12 in (2, 5, 8, 11)

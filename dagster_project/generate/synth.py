@@ -50,13 +50,7 @@ from dagster_project.generate.encode import (
     write_parquet,
 )
 from dagster_project.generate.errors import GeneratorError
-from dagster_project.generate.events import (
-    EX,
-    declarations_month,
-    drawback_month,
-    manual_month,
-    tickets_month,
-)
+from dagster_project.generate.events import EX, FEED_MONTHS, declarations_month, drawback_month
 from dagster_project.generate.frame import Frame
 from dagster_project.generate.text import (
     bool_strings,
@@ -261,51 +255,72 @@ def _application_ids(values: np.ndarray, frame: Frame, ctx: RenderContext) -> pa
     return fixed_ids("AEO-", [(values, 6)])
 
 
+# Text columns of the same name hold the same ids in every feed.
+SHARED_TEXT: dict[str, Renderer] = {
+    "declaration_id": _declaration_ids,
+    "trader_id": _traders,
+}
+
+# Text columns with logic of their own (before SHARED_TEXT and the key's default).
 TEXT_RENDERERS: dict[tuple[str, str], Renderer] = {
-    ("declarations", "declaration_id"): _declaration_ids,
     ("declarations", "office_code"): _vocab(V.OFFICES),
-    ("declarations", "trader_id"): _traders,
     ("declarations", "hs_code"): _hs_codes,
-    ("lanes", "declaration_id"): _declaration_ids,
     ("lanes", "rule_id"): _vocab(V.RULE_IDS),
     ("drawback", "claim_id"): _ids("DB"),
-    ("drawback", "trader_id"): _traders,
-    ("drawback", "declaration_id"): _declaration_ids,
     ("tickets", "ticket_id"): _ids("SD"),
     ("tickets", "system"): _vocab(V.SYSTEMS),
     ("aeo_register", "application_id"): _application_ids,
-    ("aeo_register", "trader_id"): _traders,
     ("manual", "note"): _vocab(V.MANUAL_NOTES),
 }
 
-CODE_VOCABS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("declarations", "declaration_type"): V.DECLARATION_TYPES,
-    ("declarations", "transport_mode"): V.MODES,
-    ("lanes", "lane"): V.LANES,
-    ("lanes", "selection"): V.SELECTIONS,
-    ("lanes", "finding"): V.FINDINGS,
-    ("drawback", "status"): V.DRAWBACK_STATUSES,
-    ("tickets", "ticket_type"): V.TICKET_TYPES,
-    ("aeo_register", "decision"): V.DECISIONS,
-}
+# Code sets the contract names rather than lists (`codes_from`); listed codes are the contract's own.
 CODE_SOURCES: dict[str, tuple[str, ...]] = {"manual_kpis": V.MANUAL_KPIS}
 
 
+def key_prefix(feed: Feed) -> str:
+    """The prefix of a feed's generated ids when it has no renderer of its own: PE for permits."""
+    return feed.name[:2].upper()
+
+
+def text_renderer(feed: Feed, column: Column) -> Renderer | None:
+    """A text column's renderer: its own (TEXT_RENDERERS), else the one of its name (SHARED_TEXT),
+    else, for the feed's key, month ids `<prefix><YYMM>-<sequence>` from `events.make_ids` values."""
+    own = TEXT_RENDERERS.get((feed.name, column.name)) or SHARED_TEXT.get(column.name)
+    if own is None and column.name == feed.key:
+        return _ids(key_prefix(feed))
+    return own
+
+
+def code_words(column: Column) -> tuple[str, ...]:
+    """The words a code column's indexes stand for: the contract's codes, or its named code set."""
+    return column.codes or CODE_SOURCES[column.codes_from or ""]
+
+
 def check_contract() -> None:
-    """Every contract column has generator logic, and the code lists agree with the contract's."""
+    """Every contract column and feed has generator logic, and the weights fit the contract's codes."""
+    feeds = {f.name: f for f in FEEDS}
+    for name in FEED_MONTHS:
+        if name not in feeds:
+            raise GeneratorError(
+                f"a month function is registered for {name}, not a feed of the contract"
+            )
     for feed in FEEDS:
         for c in feed.columns:
-            key = (feed.name, c.name)
-            if c.type == "text" and key not in TEXT_RENDERERS:
+            if c.type == "text" and text_renderer(feed, c) is None:
                 raise GeneratorError(f"no generator logic for text column {feed.name}.{c.name}")
-            if c.type == "code" and c.codes and CODE_VOCABS.get(key) != c.codes:
-                raise GeneratorError(
-                    f"code list of {feed.name}.{c.name} in the contract {c.codes} is not the generator's "
-                    f"{CODE_VOCABS.get(key)}"
-                )
-            if c.type == "code" and c.codes_from and c.codes_from not in CODE_SOURCES:
+            if c.type == "code" and not c.codes and c.codes_from not in CODE_SOURCES:
                 raise GeneratorError(
                     f"no generator values for the code set {c.codes_from} ({feed.name}.{c.name})"
+                )
+    for (name, column), tables in V.CODE_WEIGHTS.items():
+        if name not in feeds or column not in feeds[name].column_names:
+            raise GeneratorError(f"vocab.CODE_WEIGHTS names {name}.{column}, not a contract column")
+        n = len(feeds[name].column(column).codes)
+        for table in tables:
+            if len(table) != n:
+                raise GeneratorError(
+                    f"a weight table of {name}.{column} in generate/vocab.py has {len(table)} "
+                    f"entries, the contract has {n} codes"
                 )
 
 
@@ -316,13 +331,14 @@ def render_column(feed: Feed, column: Column, frame: Frame, ctx: RenderContext) 
             f"no generator logic for {feed.name}.{column.name}: the generator made no values for it"
         )
     values = frame[column.name]
-    key = (feed.name, column.name)
     style = ctx.style
-    if key in TEXT_RENDERERS:
-        return TEXT_RENDERERS[key](values, frame, ctx)
+    if column.type == "text":
+        renderer = text_renderer(feed, column)
+        if renderer is None:
+            raise GeneratorError(f"no generator logic for text column {feed.name}.{column.name}")
+        return renderer(values, frame, ctx)
     if column.type == "code":
-        words = CODE_VOCABS.get(key) or CODE_SOURCES[column.codes_from or ""]
-        text = vocab_take(words, values)
+        text = vocab_take(code_words(column), values)
         return pc.utf8_lower(text) if style.lower_codes and column.codes else text
     if column.type == "country":
         return vocab_take(V.PARTNERS, values)
@@ -559,7 +575,10 @@ def check_frames(frames: dict[str, Frame]) -> None:
     """Every contract column got values (checked before anything is written)."""
     for feed in FEEDS:
         if feed.name not in frames:
-            raise GeneratorError(f"no generator logic for feed {feed.name}")
+            raise GeneratorError(
+                f"no generator logic for feed {feed.name}: no month function "
+                f'(@feed_month("{feed.name}") in generate/events.py)'
+            )
         missing = [c for c in feed.column_names if c not in frames[feed.name]]
         if missing:
             raise GeneratorError(
@@ -595,7 +614,8 @@ class RunState:
 
 
 def month_frames(run: Run, i: int, state: RunState) -> dict[str, Frame]:
-    """Every feed's clean rows for month i."""
+    """Every feed's clean rows for month i: the feeds drawn together here, the others
+    by their month functions (`events.feed_month`)."""
     period, seed = run.period, run.seed
     label = month_label(period.months[i])
     end = period.bounds(i)[1]
@@ -615,7 +635,7 @@ def month_frames(run: Run, i: int, state: RunState) -> dict[str, Frame]:
     )[-4:]
     n_claims = max(3, round(run.declarations_per_month * 0.035))
     end_day = int(period.zone.local_days(np.array([end - 1]))[0]) + 1
-    return {
+    frames = {
         "declarations": decl,
         "lanes": lanes,
         "drawback": drawback_month(
@@ -626,12 +646,12 @@ def month_frames(run: Run, i: int, state: RunState) -> dict[str, Frame]:
             run.traders,
             Frame.concat(state.exports),
         ),
-        "tickets": tickets_month(
-            rng_for(seed, "tickets", label), period, i, run.declarations_per_month
-        ),
         "aeo_register": run.register.snapshot(end, end_day),
-        "manual": manual_month(rng_for(seed, "manual", label), period, i),
     }
+    # every other feed: its registered month function, on the feed-month's own stream
+    for name, month_rows in FEED_MONTHS.items():
+        frames[name] = month_rows(rng_for(seed, name, label), period, i, run.declarations_per_month)
+    return frames
 
 
 def chunk_context(

@@ -1,8 +1,22 @@
-"""Fixed vocabularies and weights of the synthetic administration (tuples: stable order)."""
+"""Fixed vocabularies and weights of the synthetic administration (tuples: stable order).
+
+The code lists are the contract's (`codes`): a code column's values are
+indexes into its list there, and the weights below follow that order.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sized
+
 import numpy as np
+
+from dagster_project.contract import feed_by_name
+
+
+def codes(feed: str, column: str) -> tuple[str, ...]:
+    """The code list of a contract column; the generator holds a code as an index into it."""
+    return feed_by_name(feed).column(column).codes
+
 
 # Months are numbered year * 12 + month - 1 throughout the generator.
 GO_LIVE_MONTH = 2024 * 12 + 6  # Single Window go-live, 2024-07
@@ -16,10 +30,10 @@ MANUAL_KPIS = (
     "advance_rulings",
 )
 
-DECLARATION_TYPES = ("IM", "EX", "TR")
+DECLARATION_TYPES = codes("declarations", "declaration_type")
 TYPE_P = (0.55, 0.30, 0.15)
 
-MODES = ("SEA", "AIR", "ROAD", "RAIL", "POST", "OTHER")
+MODES = codes("declarations", "transport_mode")
 MODE_P_BY_TYPE = (
     (0.06, 0.14, 0.42, 0.18, 0.17, 0.03),  # IM
     (0.07, 0.08, 0.50, 0.30, 0.03, 0.02),  # EX
@@ -218,15 +232,15 @@ CATEGORY_P_OTHER = (0.00, 0.07, 0.13, 0.80)
 VALUE_MEDIAN_BY_CATEGORY = np.array([5_000.0, 40_000.0, 150_000.0, 3_000_000.0])
 VALUE_SIGMA_BY_CATEGORY = np.array([0.8, 0.7, 0.8, 1.3])
 
-LANES = ("GREEN", "YELLOW", "RED", "BLUE")
+LANES = codes("lanes", "lane")
 LANE_P_AEO = (0.86, 0.10, 0.03, 0.01)
 LANE_P_OTHER = (0.70, 0.19, 0.095, 0.015)
 # Release hours (median, sigma) by final lane, in the steady state after go-live.
 RELEASE_MEDIAN_H = np.array([0.5, 4.0, 30.0, 0.5])
 RELEASE_SIGMA = np.array([1.0, 0.85, 0.75, 1.0])
-SELECTIONS = ("RISK", "RANDOM", "OFFICER")
+SELECTIONS = codes("lanes", "selection")
 SELECTION_P = (0.80, 0.12, 0.08)
-FINDINGS = ("NONE", "DISCREPANCY", "SEIZURE")
+FINDINGS = codes("lanes", "finding")
 # P(discrepancy), P(seizure) of a completed check, by final lane (YELLOW, RED) and selection.
 HIT_P = {
     1: ((0.09, 0.005), (0.03, 0.0), (0.07, 0.003)),
@@ -238,9 +252,9 @@ RANDOM_RULES = (40, 41)
 OFFICER_RULES = (42, 43, 44)
 PCA_RULES = (45, 46)
 
-DRAWBACK_STATUSES = ("PENDING", "APPROVED", "PARTIAL", "REJECTED")
+DRAWBACK_STATUSES = codes("drawback", "status")
 
-TICKET_TYPES = ("SERVICE_REQUEST", "INCIDENT", "FAILURE")
+TICKET_TYPES = codes("tickets", "ticket_type")
 SYSTEMS = (
     "Clearance system",
     "Single Window portal",
@@ -255,7 +269,7 @@ SYSTEM_P = (0.30, 0.25, 0.08, 0.10, 0.05, 0.07, 0.07, 0.08)
 SR_DUE_DAYS = (1, 2, 3, 5, 10)
 SR_DUE_P = (0.15, 0.30, 0.30, 0.20, 0.05)
 
-DECISIONS = ("PENDING", "APPROVED", "REJECTED", "WITHDRAWN")
+DECISIONS = codes("aeo_register", "decision")
 
 MANUAL_NOTES = (
     "Quarterly survey of certified operators, weighted by trade value",
@@ -265,3 +279,13 @@ MANUAL_NOTES = (
     "Rulings issued by the tariff department",
     "Counted by the AEO unit;\nfigures checked by the head of unit",
 )
+
+# Tables with one entry per code of a code column, in the contract's order: the generator
+# refuses to run when one's length is not the column's number of codes (`synth.check_contract`).
+# A code column without weights here is drawn as its feed's month function chooses (uniform, say).
+CODE_WEIGHTS: dict[tuple[str, str], tuple[Sized, ...]] = {
+    ("declarations", "declaration_type"): (TYPE_P, MODE_P_BY_TYPE, PARTNER_W_BY_TYPE),
+    ("declarations", "transport_mode"): (*MODE_P_BY_TYPE, MODE_SPEED, OFFICES_BY_MODE),
+    ("lanes", "lane"): (LANE_P_AEO, LANE_P_OTHER, RELEASE_MEDIAN_H, RELEASE_SIGMA),
+    ("lanes", "selection"): (SELECTION_P, *HIT_P.values()),
+}

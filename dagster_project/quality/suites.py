@@ -7,9 +7,11 @@ Everything in a suite file is generated from `metrics.py` (hence from the
 contract) except the thresholds of the batch-level expectations: their
 `min_value` / `max_value` (and, for the row-count band, `meta.history_months`)
 are read back from the existing file and kept, so an operator tunes them in
-the file and regenerating never loses the change. A new batch expectation
-starts with its metric's natural domain (no constraint) until a threshold is
-set. Column-level expectations (0 offending rows) are not thresholds: they are
+the file and regenerating never loses the change. A new feed's suite starts
+with the bounds every feed has (`NEW_FEED_THRESHOLDS`: at least one row, the
+row-count band, a rejected share of at most 10 %); any other new batch
+expectation starts with its metric's natural domain (no constraint) until a
+threshold is set. Column-level expectations (0 offending rows) are not thresholds: they are
 rewritten from the contract every time.
 """
 
@@ -32,6 +34,13 @@ DEFAULT_HISTORY_MONTHS = 6  # definition of the row-count band until the suite f
 # Below this median of the recent months a ratio band is noise (2 rows against 4): the band is not
 # checked, and only the absolute bounds (row_count >= 1) hold. Editable per feed in the suite file.
 DEFAULT_MIN_HISTORY_ROWS = 50
+# (min_value, max_value) of the batch expectations every feed has, where its suite file has none
+# yet (a new feed): the bounds of every feed's suite; the rejected share that of most of them.
+NEW_FEED_THRESHOLDS: dict[str, tuple[float | None, float | None]] = {
+    "row_count": (1, None),
+    "row_count_ratio": (0.5, 2.0),
+    "reject_share": (0, 0.1),
+}
 
 
 def suite_path(feed: Feed, directory: Path = EXPECTATIONS_DIR) -> Path:
@@ -75,6 +84,8 @@ def render_suite(feed: Feed, existing: dict[str, Any] | None = None) -> dict[str
             if metric.name == "row_count_ratio":
                 meta["history_months"] = DEFAULT_HISTORY_MONTHS
                 meta["min_history_rows"] = DEFAULT_MIN_HISTORY_ROWS
+            if metric.name in NEW_FEED_THRESHOLDS:
+                kwargs["min_value"], kwargs["max_value"] = NEW_FEED_THRESHOLDS[metric.name]
             previous = kept.get(metric.name)
             if previous is not None:
                 kwargs.update({k: previous.get(k) for k in THRESHOLD_KWARGS})
