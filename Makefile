@@ -53,9 +53,9 @@ lint: install
 	$(BIN)/ruff format --check dagster_project tests bench dbt/sqlfluff_libs
 	$(BIN)/sqlfluff lint dbt/models dbt/tests
 
-# The modules run in parallel workers, one per core (at most 4); `PYTEST_ARGS=-n0` runs them in
-# this process, one after the other (tests/conftest.py keeps each module on one worker).
-PYTEST_ARGS ?= -n auto --maxprocesses 4 --dist loadgroup
+# The modules run in parallel workers, one per core (at most 4), the long ones first;
+# `PYTEST_ARGS=-n0` runs them in this process, one after the other (tests/conftest.py groups them).
+PYTEST_ARGS ?= -n auto --maxprocesses 4 --dist loadgroup --no-loadscope-reorder
 test: install chromium java lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

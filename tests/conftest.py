@@ -42,16 +42,38 @@ def make_settings(data_dir: Path, **overrides) -> Settings:
     return Settings.from_env(env)
 
 
+# The groups that take minutes (measured with --durations), longest first: the workers start
+# with them, so that no long group is left to run alone at the end.
+LONG_GROUPS = (
+    "tests.test_spark_engine",
+    "tests.test_withheld",
+    "tests.test_bench",
+    "tests.test_crash_safety",
+    "tests.test_corpus",
+    "tests.test_pipeline",
+    "bi_world",
+    "tests.test_run_safety",
+    "tests.test_deliveries",
+    "tests.test_operations",
+    "tests.test_explain",
+)
+
+
+def xdist_group_of(item) -> str:
+    """The module, or `bi_world` for the tests sharing the session's BI world."""
+    return "bi_world" if "bi_world" in getattr(item, "fixturenames", ()) else item.module.__name__
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items):
-    """`make test` runs the modules in parallel workers (pytest-xdist, `--dist loadgroup`): each
-    module stays on one worker, so that its module-scoped world is built once, and the modules
-    sharing the session's BI world (tests/bi_world.py) stay together on one worker for the same
-    reason."""
+    """`make test` runs the tests in parallel workers (pytest-xdist, `--dist loadgroup
+    --no-loadscope-reorder`): each module stays on one worker, so that its module-scoped world is
+    built once, and the tests sharing the session's BI world (tests/bi_world.py) stay together
+    on one worker for the same reason. The long groups go first (LONG_GROUPS)."""
+    rank = {group: i for i, group in enumerate(LONG_GROUPS)}
+    items.sort(key=lambda item: rank.get(xdist_group_of(item), len(rank)))
     for item in items:
-        shares_bi_world = "bi_world" in getattr(item, "fixturenames", ())
-        group = "bi_world" if shares_bi_world else item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group))
+        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))
 
 
 # One real publish watched by read-only BI clients, shared by the analyst-facing tests (tests/bi_world.py).
