@@ -293,6 +293,11 @@ class Settings:
         return self.work_dir / "dbt" / (engine or self.engine)
 
     @property
+    def dbt_docs_dir(self) -> Path:
+        """dbt's target path for the data dictionary (`dbt docs generate`), beside the builds'."""
+        return self.work_dir / "dbt" / "docs"
+
+    @property
     def published_db(self) -> Path:
         """The file readers open; replaced atomically, never written in place."""
         return self.marts_dir / "warehouse.duckdb"
@@ -452,8 +457,10 @@ class Settings:
 
     def dbt_env(self, engine: str | None = None) -> dict[str, str]:
         """Environment variables the dbt profile and models read; `engine` (default: the
-        setting's) picks the profile's target: `work` (DuckDB) or `spark`."""
+        setting's) picks the profile's target: `work` (DuckDB) or `spark`, always named, so that
+        a target left in the calling environment never picks it."""
         env = {
+            "CUSTOMS_KPI_DBT_TARGET": "work",
             "CUSTOMS_KPI_WORK_DB": str(self.work_db),
             "CUSTOMS_KPI_TZ": self.tz,
             "CUSTOMS_KPI_MEMORY_LIMIT": self.duckdb_memory_limit,
@@ -465,3 +472,8 @@ class Settings:
             env["CUSTOMS_KPI_DBT_TARGET"] = "spark"
             env["CUSTOMS_KPI_SPARK_PARAMS"] = json.dumps(self.spark_params())
         return env
+
+    def dbt_process_env(self, engine: str | None = None) -> dict[str, str]:
+        """The whole environment of a dbt command run outside a Dagster step (the data
+        dictionary, the DuckDB shells of a Spark run): this process's, `dbt_env(engine)` over it."""
+        return {**os.environ, **self.dbt_env(engine)}

@@ -94,7 +94,8 @@ def test_dev_ui_shows_lineage_and_stops_cleanly(tmp_path):
 
 def test_the_ui_parses_the_dbt_project_on_load(tmp_path, monkeypatch):
     """Under `dagster dev`, DbtProject.prepare_if_dev() runs `dbt parse` with the environment
-    `customs-kpi dev` hands over (the work database's path, this interpreter's dbt)."""
+    `customs-kpi dev` hands over (the work database's path, this interpreter's dbt), under the
+    same lock as `customs-kpi run`'s parse (transform/project.py)."""
     from dagster_project.transform.project import dbt_project, parse_env
 
     settings = make_settings(tmp_path)
@@ -108,4 +109,5 @@ def test_the_ui_parses_the_dbt_project_on_load(tmp_path, monkeypatch):
     project.prepare_if_dev()
     manifest = json.loads(project.manifest_path.read_text())
     assert "model.customs_kpi.kpi_monthly" in manifest["nodes"]
+    assert (tmp_path / "target" / ".parse.lock").exists(), "the parse went around the lock"
     assert not settings.work_db.exists(), "parsing must not open the work database"

@@ -185,3 +185,40 @@ def test_pseudonyms_are_keyed_and_stable(tmp_path: Path):
     assert "000123" not in a and len(a) == 32
     key = demo_secret(tmp_path / "key")
     assert demo_secret(tmp_path / "key") == key and len(key) == 64
+
+
+def test_a_deleted_model_makes_the_manifest_stale(tmp_path, monkeypatch):
+    """The asset graph's manifest is re-parsed when a model is removed, not only when one is
+    edited: a folder's own change time counts."""
+    import os
+    import time
+
+    from dagster_project.transform import project
+
+    dbt_dir = tmp_path / "dbt"
+    (dbt_dir / "models" / "marts").mkdir(parents=True)
+    (dbt_dir / "dbt_project.yml").write_text("name: x\n")
+    gone = dbt_dir / "models" / "marts" / "old_kpi.sql"
+    gone.write_text("select 1\n")
+    target = dbt_dir / "target"
+    target.mkdir()
+    (target / "manifest.json").write_text("{}")
+    past = time.time() - 60
+    for p in (gone, gone.parent, dbt_dir / "models", dbt_dir / "dbt_project.yml", dbt_dir):
+        os.utime(p, (past, past))
+    monkeypatch.setattr(project, "DBT_DIR", dbt_dir)
+    assert not project.manifest_is_stale(target)
+    gone.unlink()
+    assert project.manifest_is_stale(target)
+
+
+def test_a_dbt_command_outside_a_step_gets_its_own_target(tmp_path, monkeypatch):
+    """The data dictionary's and the Spark read-back's dbt run on DuckDB even when the calling
+    environment names another profile target."""
+    monkeypatch.setenv("CUSTOMS_KPI_DBT_TARGET", "spark")
+    monkeypatch.setenv("SOME_OTHER_VARIABLE", "kept")
+    s = Settings.from_env({"CUSTOMS_KPI_DATA_DIR": str(tmp_path)})
+    env = s.dbt_process_env(engine="duckdb")
+    assert env["CUSTOMS_KPI_DBT_TARGET"] == "work" and env["SOME_OTHER_VARIABLE"] == "kept"
+    assert env["CUSTOMS_KPI_WORK_DB"] == str(s.work_db)
+    assert s.dbt_docs_dir.parent == s.dbt_target_dir("duckdb").parent

@@ -155,8 +155,8 @@ def test_spark_settings_come_from_the_defaults_then_the_conf_setting(tmp_path):
     assert params["spark.sql.session.timeZone"] == "UTC"
     assert settings.spark_warehouse_dir == tmp_path / "shared" / "spark-warehouse"
     assert settings.dbt_env()["CUSTOMS_KPI_DBT_TARGET"] == "spark"
-    assert "CUSTOMS_KPI_DBT_TARGET" not in settings.dbt_env(engine="duckdb")
-    assert "CUSTOMS_KPI_DBT_TARGET" not in make_settings(tmp_path).dbt_env()
+    assert settings.dbt_env(engine="duckdb")["CUSTOMS_KPI_DBT_TARGET"] == "work"
+    assert make_settings(tmp_path).dbt_env()["CUSTOMS_KPI_DBT_TARGET"] == "work"
 
 
 @pytest.mark.slow

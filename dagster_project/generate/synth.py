@@ -325,18 +325,12 @@ def check_contract() -> None:
 
 
 def render_column(feed: Feed, column: Column, frame: Frame, ctx: RenderContext) -> pa.Array:
-    """One contract column as text: by its text renderer, else by its type."""
-    if column.name not in frame:
-        raise GeneratorError(
-            f"no generator logic for {feed.name}.{column.name}: the generator made no values for it"
-        )
+    """One contract column as text: by its text renderer, else by its type (`check_contract` and
+    `check_frames` made sure, before anything was drawn, that both exist)."""
     values = frame[column.name]
     style = ctx.style
     if column.type == "text":
-        renderer = text_renderer(feed, column)
-        if renderer is None:
-            raise GeneratorError(f"no generator logic for text column {feed.name}.{column.name}")
-        return renderer(values, frame, ctx)
+        return text_renderer(feed, column)(values, frame, ctx)
     if column.type == "code":
         text = vocab_take(code_words(column), values)
         return pc.utf8_lower(text) if style.lower_codes and column.codes else text

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +37,6 @@ class Dictionary:
     columns: int
 
 
-def docs_target(settings: Settings) -> Path:
-    return settings.work_dir / "dbt_docs"
-
-
 # What the site is made of besides the dbt project: the raw tables' columns (the sources).
 CONTRACT_FILE = Path(__file__).resolve().parents[1] / "contract" / "feeds.py"
 FINGERPRINT = ".fingerprint"
@@ -53,7 +48,7 @@ def source_fingerprint() -> str:
     import dbt.version
 
     digest = hashlib.sha256(dbt.version.__version__.encode())
-    skip = {"target", "logs", "dbt_packages"}
+    skip = {"target", "logs", "dbt_packages", "sqlfluff_libs", "__pycache__"}
     for path in sorted(DBT_DIR.rglob("*")):
         rel = path.relative_to(DBT_DIR)
         if path.is_file() and not skip.intersection(rel.parts):
@@ -64,8 +59,10 @@ def source_fingerprint() -> str:
 
 def generate_dictionary(settings: Settings) -> Dictionary:
     """Regenerate the site when the project changed since the last one (or it is missing)."""
-    target = docs_target(settings)
+    target = settings.dbt_docs_dir
     target.mkdir(parents=True, exist_ok=True)
+    # where a data dir from before kept it (it holds compiled SQL: not left behind)
+    shutil.rmtree(settings.work_dir / "dbt_docs", ignore_errors=True)
     site = settings.marts_dir / "docs"
     fingerprint = source_fingerprint()
     stamp = target / FINGERPRINT
@@ -95,7 +92,7 @@ def generate_dictionary(settings: Settings) -> Dictionary:
             "--log-path",
             str(target),
         ],
-        {**os.environ, **settings.dbt_env(engine="duckdb")},
+        settings.dbt_process_env(engine="duckdb"),
         target_path=target,
     )
 

@@ -16,7 +16,6 @@ lake's previous months readable, and its temporary folder is swept by the next e
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -230,7 +229,7 @@ def read_back_marts(
 def _duckdb_dbt(settings: Settings, args: list[str]) -> None:
     run_dbt(
         args,
-        {**os.environ, **settings.dbt_env(engine="duckdb")},
+        settings.dbt_process_env(engine="duckdb"),
         target_path=settings.dbt_target_dir("duckdb"),
     )
 

@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 
 from dagster_dbt import DbtProject
+from dagster_dbt.dbt_project import DbtProjectPreparer
+from dagster_shared.record import copy as copy_record
 
 from dagster_project.settings import DBT_DIR
 from dagster_project.transform.child import DBT_CHILD
 
 TARGET_DIR = DBT_DIR / "target"
-MANIFEST = TARGET_DIR / "manifest.json"
 PARSE_INPUTS = (
     "dbt_project.yml",
     "profiles.yml",
@@ -27,8 +28,22 @@ PARSE_INPUTS = (
 )
 
 
+class LockedParse(DbtProjectPreparer):
+    """Parses the way `ensure_manifest` does, under its lock: under `dagster dev`, every
+    code-location load re-parses (an edited model shows on "Reload definitions") without racing a
+    `customs-kpi run` that parses into the same folder."""
+
+    def prepare_if_dev(self, project: DbtProject) -> None:
+        if self.using_dagster_dev():
+            self.prepare(project)
+
+    def prepare(self, project: DbtProject) -> None:
+        ensure_manifest(project.project_dir / project.target_path, force=True)
+
+
 def dbt_project(target_path: Path = Path("target")) -> DbtProject:
-    return DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR, target_path=target_path)
+    project = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR, target_path=target_path)
+    return copy_record(project, preparer=LockedParse())
 
 
 def parse_env(work_db: Path) -> dict[str, str]:
@@ -39,38 +54,42 @@ def parse_env(work_db: Path) -> dict[str, str]:
 
 
 def _newest_input_mtime() -> float:
+    """The newest change among the parse inputs; a folder's own time counts too, so that a
+    deleted or renamed model makes the manifest stale."""
     newest = 0.0
     for name in PARSE_INPUTS:
         p = DBT_DIR / name
-        if p.is_file():
+        if p.exists():
             newest = max(newest, p.stat().st_mtime)
-        elif p.is_dir():
+        if p.is_dir():
             for f in p.rglob("*"):
-                if f.is_file():
-                    newest = max(newest, f.stat().st_mtime)
+                newest = max(newest, f.stat().st_mtime)
     return newest
 
 
-def manifest_is_stale() -> bool:
-    return not MANIFEST.exists() or MANIFEST.stat().st_mtime < _newest_input_mtime()
+def manifest_is_stale(target_dir: Path = TARGET_DIR) -> bool:
+    manifest = target_dir / "manifest.json"
+    return not manifest.exists() or manifest.stat().st_mtime < _newest_input_mtime()
 
 
-def ensure_manifest() -> Path:
-    """Parse the dbt project when its manifest is missing or older than its sources.
+def ensure_manifest(target_dir: Path = TARGET_DIR, *, force: bool = False) -> Path:
+    """Parse the dbt project into `target_dir` when its manifest is missing or older than its
+    sources (or always, with `force`); returns the manifest's path.
 
     `dbt parse` needs no database connection, only a resolvable profile, so a
     placeholder work-database path is enough here.
     """
-    if not manifest_is_stale():
-        return MANIFEST
-    TARGET_DIR.mkdir(parents=True, exist_ok=True)
+    manifest = target_dir / "manifest.json"
+    if not force and not manifest_is_stale(target_dir):
+        return manifest
+    target_dir.mkdir(parents=True, exist_ok=True)
     # one parse at a time: parallel test workers, or a run started beside the UI, share dbt/target
-    with open(TARGET_DIR / ".parse.lock", "w") as lock:
+    with open(target_dir / ".parse.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if manifest_is_stale():
-            env_default = parse_env(TARGET_DIR / "parse-only.duckdb")
-            run_dbt(["parse", "--quiet"], {**env_default, **os.environ})
-    return MANIFEST
+        if force or manifest_is_stale(target_dir):
+            env_default = parse_env(target_dir / "parse-only.duckdb")
+            run_dbt(["parse", "--quiet"], {**env_default, **os.environ}, target_path=target_dir)
+    return manifest
 
 
 def run_dbt(args: list[str], env: dict[str, str], *, target_path: Path = TARGET_DIR) -> None:
