@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 
 from dagster_dbt import DbtProject
-from dagster_dbt.dbt_project import DbtProjectPreparer
-from dagster_shared.record import copy as copy_record
 
 from dagster_project.settings import DBT_DIR
 from dagster_project.transform.child import DBT_CHILD
@@ -28,22 +26,19 @@ PARSE_INPUTS = (
 )
 
 
-class LockedParse(DbtProjectPreparer):
-    """Parses the way `ensure_manifest` does, under its lock: under `dagster dev`, every
-    code-location load re-parses (an edited model shows on "Reload definitions") without racing a
-    `customs-kpi run` that parses into the same folder."""
+class CustomsDbtProject(DbtProject):
+    """The project, parsed the way `ensure_manifest` does, under its lock: under `dagster dev`,
+    every code-location load re-parses (an edited model shows on "Reload definitions") without
+    racing a `customs-kpi run` that parses into the same folder. dagster-dbt's own preparer
+    runs `dbt parse` outside that lock."""
 
-    def prepare_if_dev(self, project: DbtProject) -> None:
-        if self.using_dagster_dev():
-            self.prepare(project)
-
-    def prepare(self, project: DbtProject) -> None:
-        ensure_manifest(project.project_dir / project.target_path, force=True)
+    def prepare_if_dev(self) -> None:
+        if self.preparer.using_dagster_dev():
+            ensure_manifest(self.project_dir / self.target_path, force=True)
 
 
 def dbt_project(target_path: Path = Path("target")) -> DbtProject:
-    project = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR, target_path=target_path)
-    return copy_record(project, preparer=LockedParse())
+    return CustomsDbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR, target_path=target_path)
 
 
 def parse_env(work_db: Path) -> dict[str, str]:
