@@ -20,7 +20,7 @@ help:
 	@echo "make dev    the Dagster UI on http://127.0.0.1:3000"
 	@echo "make docs   serve the data dictionary and the scorecard report on http://127.0.0.1:$(DOCS_PORT)"
 	@echo "make sample regenerate the bundled sample in data/raw/ (deterministic)"
-	@echo "make bench  benchmark one month of 1M declarations: project vs bare DuckDB vs pandas (BENCH_ARGS=...)"
+	@echo "make bench  benchmark one month of 1M declarations (project vs bare DuckDB vs pandas) and the cost of history (BENCH_ARGS=...)"
 
 install: $(STAMP)
 

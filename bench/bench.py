@@ -8,14 +8,17 @@ measures on the same files, each run in its own process:
               load with row checks, quality gate, dbt build, publish, report
   (c) pandas  bench/pandas_trs.py: the same mart as an analyst would write it
 
-and the incremental cost: with N months already loaded (one backfill run, not
-timed), the time of `customs-kpi run --from M --to M` for the month after.
+and the cost of history: with N months already loaded (backfill runs, timed
+apart), the time and memory of `customs-kpi run --from M --to M` for the month
+after, against N = 0 (the first month on an empty warehouse).
 
 Every figure is the median of --repeat runs; peak memory is the largest sum
 of resident memory over the measured process and its children, sampled every
-50 ms. The ratios compare medians measured in this same invocation.
+50 ms, also per step of the project's run (Dagster's step events tell which
+samples belong to which step). The ratios compare medians measured in this
+same invocation.
 
-    python bench/bench.py [--declarations 1000000] [--repeat 3] [--incremental 1,12]
+    python bench/bench.py [--declarations 1000000] [--repeat 3] [--months-loaded 0,1,6,24]
 """
 
 from __future__ import annotations
@@ -25,13 +28,14 @@ import json
 import os
 import platform
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -44,6 +48,8 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 class Sample:
     seconds: float
     peak_rss: int  # bytes, process tree
+    # the project's runs: per phase of the Dagster run, {"seconds": ..., "peak_rss": ...}
+    phases: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -58,6 +64,28 @@ class Measure:
     @property
     def peak(self) -> int:
         return max(s.peak_rss for s in self.samples)
+
+    def phase_median(self, phase: str) -> float:
+        return statistics.median(s.phases.get(phase, {}).get("seconds", 0.0) for s in self.samples)
+
+    def phase_peak(self, phase: str) -> int:
+        return int(max(s.phases.get(phase, {}).get("peak_rss", 0) for s in self.samples))
+
+
+# The phases of a project run, from its Dagster step keys (in run order); "start-up" is the time
+# before the first step (imports, the asset graph, the run record), "finish" after the last.
+PHASES = ("start-up", "load", "checks", "dbt", "publish", "report", "finish")
+
+
+def phase_of(step_key: str) -> str:
+    if step_key == "customs_dbt_models":
+        return "dbt"
+    if step_key == "published_warehouse":
+        return "publish"
+    if step_key.startswith("raw__"):
+        checks = ("_quality", "_rows_balance", "_delivery_freshness")
+        return "checks" if step_key.endswith(checks) else "load"
+    return "report"  # the data dictionary, the scorecard report and its check
 
 
 def month_label(index: int) -> str:
@@ -96,11 +124,18 @@ def _tree_rss(root: int) -> int:
 
 
 def run_measured(
-    argv: list[str], *, env: dict[str, str] | None = None, log: Path | None = None
+    argv: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+    dagster_home: Path | None = None,
 ) -> Sample:
-    """Run argv to completion; wall seconds and the peak RSS of its process tree. Raises on failure."""
+    """Run argv to completion; wall seconds and the peak RSS of its process tree (per phase of
+    its Dagster run, when it is a project run recorded in `dagster_home`). Raises on failure."""
     out = open(log, "ab") if log else subprocess.DEVNULL
+    series: list[tuple[float, int]] = []  # (epoch seconds, bytes)
     try:
+        began = time.time()
         start = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
         peak = 0
@@ -109,7 +144,9 @@ def run_measured(
         def sample() -> None:
             nonlocal peak
             while not done.is_set():
-                peak = max(peak, _tree_rss(proc.pid))
+                rss = _tree_rss(proc.pid)
+                series.append((time.time(), rss))
+                peak = max(peak, rss)
                 done.wait(0.05)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -126,7 +163,61 @@ def run_measured(
         raise RuntimeError(
             f"{' '.join(argv)} exited {proc.returncode}" + (f"; see {log}" if log else "")
         )
-    return Sample(seconds, max(peak, usage.ru_maxrss * 1024))
+    ended = began + seconds
+    phases = run_phases(dagster_home, began, ended, series) if dagster_home else {}
+    return Sample(seconds, max(peak, usage.ru_maxrss * 1024), phases)
+
+
+def step_windows(dagster_home: Path, since: float) -> list[tuple[str, float, float]]:
+    """(step key, start, end) in epoch seconds of the newest Dagster run started after `since`,
+    read from its event log (the SQLite storage of DAGSTER_HOME)."""
+    runs = [
+        p
+        for p in (dagster_home / "history" / "runs").glob("*.db")
+        if p.name != "index.db" and p.stat().st_mtime >= since
+    ]
+    if not runs:
+        return []
+    newest = max(runs, key=lambda p: p.stat().st_mtime)
+    with sqlite3.connect(newest) as con:
+        rows = con.execute(
+            "SELECT step_key, dagster_event_type, timestamp FROM event_logs "
+            "WHERE dagster_event_type IN ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE') "
+            "ORDER BY id"
+        ).fetchall()
+    starts: dict[str, float] = {}
+    windows = []
+    for key, kind, stamp in rows:
+        at = datetime.fromisoformat(stamp).replace(tzinfo=timezone.utc).timestamp()
+        if kind == "STEP_START":
+            starts[key] = at
+        elif key in starts:
+            windows.append((key, starts.pop(key), at))
+    return windows
+
+
+def run_phases(
+    dagster_home: Path, began: float, ended: float, series: list[tuple[float, int]]
+) -> dict[str, dict[str, float]]:
+    """Seconds and peak RSS per phase (PHASES) of the run measured between began and ended."""
+    windows = step_windows(dagster_home, began)
+    if not windows:
+        return {}
+    spans: dict[str, list[tuple[float, float]]] = {p: [] for p in PHASES}
+    spans["start-up"].append((began, windows[0][1]))
+    for key, start, end in windows:
+        spans[phase_of(key)].append((start, end))
+    spans["finish"].append((max(end for _, _, end in windows), ended))
+    phases = {}
+    for name, parts in spans.items():
+        if not parts:
+            continue
+        rss = [r for t, r in series if any(a <= t <= b for a, b in parts)]
+        phases[name] = {
+            "seconds": sum(b - a for a, b in parts),
+            "peak_rss": max(rss, default=0),
+        }
+    return phases
 
 
 # ---------------------------------------------------------------- data
@@ -234,40 +325,55 @@ class Bench:
     def project(self, raw: Path, month: str) -> Sample:
         data_dir = fresh_dir(self.work / "project")
         link_month(raw, data_dir, month)
+        return self.run_project(data_dir, [], self.logs / "project.log")
+
+    def run_project(self, data_dir: Path, argv: list[str], log: Path) -> Sample:
         return run_measured(
-            [self.cli, "run"], env=self.project_env(data_dir), log=self.logs / "project.log"
+            [self.cli, "run", *argv],
+            env=self.project_env(data_dir),
+            log=log,
+            dagster_home=data_dir / "dagster_home",
         )
 
-    def incremental(self, raw: Path, loaded: int) -> tuple[Sample, list[Sample]]:
-        """Backfill `loaded` months in one run (timed apart), then add the next month, --repeat times."""
-        data_dir = fresh_dir(self.work / f"incremental_{loaded}")
-        for i in range(loaded):
-            link_month(raw, data_dir, month_label(i))
-        env = self.project_env(data_dir)
-        setup = run_measured(
-            [self.cli, "run"], env=env, log=self.logs / f"incremental_{loaded}.log"
-        )
-        snapshot = fresh_dir(self.work / f"incremental_{loaded}.snapshot")
-        state = [p.name for p in data_dir.iterdir() if p.name != "raw"]
-        for name in state:
-            shutil.copytree(data_dir / name, snapshot / name, symlinks=True)
-        new = month_label(loaded)
-        samples = []
-        for _ in range(self.args.repeat):
-            for name in state:
-                shutil.rmtree(data_dir / name)
-                shutil.copytree(snapshot / name, data_dir / name, symlinks=True)
-            link_month(raw, data_dir, new)
-            samples.append(
-                run_measured(
-                    [self.cli, "run", "--from", new, "--to", new],
-                    env=env,
-                    log=self.logs / f"incremental_{loaded}.log",
+    def history(self, raw: Path, loads: list[int]) -> dict[int, tuple[Sample | None, Measure]]:
+        """For each N of `loads` (ascending): N months loaded, then the next month added,
+        --repeat times from the same saved state. One warehouse grows through the list: the
+        state after the last repetition (N + 1 months) is where the backfill to the next N
+        starts, and each backfill is one run over the months still missing (timed apart)."""
+        data_dir = fresh_dir(self.work / "history")
+        log = self.logs / "history.log"
+        results: dict[int, tuple[Sample | None, Measure]] = {}
+        loaded = 0
+        for n in loads:
+            backfill = None
+            if n > loaded:
+                for i in range(loaded, n):
+                    link_month(raw, data_dir, month_label(i))
+                backfill = self.run_project(
+                    data_dir, ["--from", month_label(loaded), "--to", month_label(n - 1)], log
                 )
-            )
-            unlink_month(data_dir, new)
-        shutil.rmtree(snapshot)
-        return setup, samples
+            snapshot = fresh_dir(self.work / "history.snapshot")
+            for p in data_dir.iterdir():
+                if p.name != "raw":
+                    shutil.copytree(p, snapshot / p.name, symlinks=True)
+            new = month_label(n)
+            measure = Measure(f"add month {n + 1}")
+            for i in range(self.args.repeat):
+                if i:  # back to the saved state
+                    unlink_month(data_dir, new)
+                    for p in data_dir.iterdir():
+                        if p.name != "raw":
+                            shutil.rmtree(p)
+                    for p in snapshot.iterdir():
+                        shutil.copytree(p, data_dir / p.name, symlinks=True)
+                link_month(raw, data_dir, new)
+                measure.samples.append(
+                    self.run_project(data_dir, ["--from", new, "--to", new], log)
+                )
+            shutil.rmtree(snapshot)
+            results[n] = (backfill, measure)
+            loaded = n + 1
+        return results
 
 
 def compare_marts(work: Path) -> dict:
@@ -358,7 +464,7 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Benchmark: project vs bare DuckDB vs pandas on one month."
+        description="Benchmark: project vs bare DuckDB vs pandas on one month, and the cost of history."
     )
     parser.add_argument(
         "--declarations", type=int, default=1_000_000, help="declarations per month (default 1M)"
@@ -367,14 +473,16 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, default=3, help="runs per measurement; figures are medians"
     )
     parser.add_argument(
-        "--incremental",
-        default="1,12",
-        help="N months loaded before timing the next one (comma list; 'none' to skip)",
+        "--months-loaded",
+        default="0,1,6,24",
+        help="N months loaded before timing the next one (comma list, 0 = an empty warehouse; "
+        "'none' to skip)",
     )
     parser.add_argument(
-        "--incremental-declarations",
+        "--history-declarations",
         type=int,
-        help="declarations per month for the incremental measurement (default: --declarations)",
+        default=500_000,
+        help="declarations per month for the history measurement (default 500k)",
     )
     parser.add_argument(
         "--threads", type=int, help="DuckDB threads for (a) and (b) (CUSTOMS_KPI_THREADS)"
@@ -394,9 +502,11 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     bench = Bench(args)
     loads = (
-        [] if args.incremental == "none" else sorted({int(n) for n in args.incremental.split(",")})
+        []
+        if args.months_loaded == "none"
+        else sorted({int(n) for n in args.months_loaded.split(",")})
     )
-    inc_size = args.incremental_declarations or args.declarations
+    hist_size = args.history_declarations
     print(f"machine:  {machine()}")
     print(f"versions: {versions()}")
     print(f"date:     {date.today().isoformat()}")
@@ -408,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     raw = bench.work / f"raw_{args.declarations}"
-    months = max(loads) + 1 if loads and inc_size == args.declarations else 1
+    months = max(loads) + 1 if loads and hist_size == args.declarations else 1
     took = generate(raw, months, args.declarations, args.clean)
     month = month_label(0)
     size = sum(f.stat().st_size for f in (raw / "declarations" / month).iterdir())
@@ -433,39 +543,35 @@ def main(argv: list[str] | None = None) -> int:
             )
     agreement = compare_marts(bench.work)
 
-    incremental: dict[int, tuple[Sample, Measure]] = {}
+    history: dict[int, tuple[Sample | None, Measure]] = {}
     if loads:
-        inc_raw = raw
-        if inc_size != args.declarations:
-            inc_raw = bench.work / f"raw_{inc_size}"
-            generate(inc_raw, max(loads) + 1, inc_size, args.clean)
-        for n in loads:
-            setup, samples = bench.incremental(inc_raw, n)
-            incremental[n] = (setup, Measure(f"add month {n + 1}", samples))
+        hist_raw = raw
+        if hist_size != args.declarations:
+            hist_raw = bench.work / f"raw_{hist_size}"
+            generate(hist_raw, max(loads) + 1, hist_size, args.clean)
+        history = bench.history(hist_raw, loads)
+        for n, (backfill, m) in history.items():
             print(
-                f"  incremental N={n}: backfill {setup.seconds:.1f} s, add month {n + 1}: "
-                + ", ".join(f"{s.seconds:.2f} s" for s in samples),
+                f"  history N={n}: "
+                + (f"backfill {backfill.seconds:.1f} s, " if backfill else "")
+                + f"add month {n + 1}: "
+                + ", ".join(f"{s.seconds:.2f} s" for s in m.samples),
                 flush=True,
             )
 
     a, b, c = (measures[k] for k in ("floor", "project", "pandas"))
     print()
-    print(f"{'measurement':<44} {'median s':>9} {'peak RSS':>10}")
-    print(f"{'(a) floor: bare DuckDB, CSV -> TRS mart':<44} {a.median:9.2f} {gib(a.peak):>10}")
-    print(f"{'(b) project: customs-kpi run, one month':<44} {b.median:9.2f} {gib(b.peak):>10}")
-    print(f"{'(c) pandas: the same mart':<44} {c.median:9.2f} {gib(c.peak):>10}")
-    for n, (setup, m) in incremental.items():
-        print(
-            f"{f'add month {n + 1} with {n} loaded ({inc_size:,}/month)':<44} {m.median:9.2f} {gib(m.peak):>10}"
-        )
+    print(table(a, b, c, history, hist_size))
     print()
-    print(f"ratio b/a (project / floor):  {b.median / a.median:.2f}   (target <= 2.0)")
+    print(f"ratio b/a (project / floor):  {b.median / a.median:.2f}   (target <= 3.0, goal 2.0)")
     print(f"ratio c/b (pandas / project): {c.median / b.median:.2f}")
-    if len(incremental) >= 2:
-        lo, hi = min(incremental), max(incremental)
-        print(
-            f"ratio incremental N={hi} / N={lo}: {incremental[hi][1].median / incremental[lo][1].median:.2f}   (target <= 1.2)"
-        )
+    base = history.get(0)
+    for n, (_, m) in history.items():
+        if base and n:
+            print(
+                f"ratio history N={n} / N=0: time {m.median / base[1].median:.2f}, "
+                f"peak RSS {m.peak / base[1].peak:.2f}   (target <= 1.25)"
+            )
     print(f"peak RSS of the project run: {gib(b.peak)}   (target <= 4 GiB)")
     print(f"marts: {describe_marts(agreement)}")
 
@@ -485,9 +591,15 @@ def main(argv: list[str] | None = None) -> int:
                         }
                         for k, m in measures.items()
                     },
-                    "incremental": {
-                        n: {"setup": asdict(s), "median": m.median, "peak_rss": m.peak}
-                        for n, (s, m) in incremental.items()
+                    "history": {
+                        n: {
+                            "declarations": hist_size,
+                            "backfill": asdict(s) if s else None,
+                            "median": m.median,
+                            "peak_rss": m.peak,
+                            "samples": [asdict(x) for x in m.samples],
+                        }
+                        for n, (s, m) in history.items()
                     },
                     "ratios": {"b/a": b.median / a.median, "c/b": c.median / b.median},
                     "marts": agreement,
@@ -496,6 +608,31 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     return 0
+
+
+def table(a: Measure, b: Measure, c: Measure, history: dict, hist_size: int) -> str:
+    """The one-screen summary: each measurement's median and peak, then the project runs' phases
+    (median seconds and peak RSS of each phase, per measurement)."""
+    rows = [
+        ("(a) floor: bare DuckDB, CSV -> TRS mart", a),
+        ("(b) project: customs-kpi run, one month", b),
+        ("(c) pandas: the same mart", c),
+        *(
+            (f"add month {n + 1} with {n} loaded ({hist_size:,}/month)", m)
+            for n, (_, m) in history.items()
+        ),
+    ]
+    lines = [f"{'measurement':<52} {'median s':>9} {'peak RSS':>10}"]
+    lines += [f"{name:<52} {m.median:9.2f} {gib(m.peak):>10}" for name, m in rows]
+    runs = [("(b)", b), *((f"N={n}", m) for n, (_, m) in history.items())]
+    lines += ["", "phases of the project runs: median seconds / peak RSS"]
+    lines.append(f"{'phase':<10}" + "".join(f"{label:>17}" for label, _ in runs))
+    for phase in PHASES:
+        cells = "".join(
+            f"{m.phase_median(phase):8.1f} s {m.phase_peak(phase) / 2**30:4.2f} G" for _, m in runs
+        )
+        lines.append(f"{phase:<10}{cells}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

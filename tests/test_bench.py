@@ -20,8 +20,10 @@ def test_bench_smoke_runs_all_measurements_and_the_marts_agree(tmp_path):
             "400",
             "--repeat",
             "1",
-            "--incremental",
-            "1,2",
+            "--months-loaded",
+            "0,1",
+            "--history-declarations",
+            "400",
             "--clean",
             "--work-dir",
             str(tmp_path / "work"),
@@ -40,8 +42,10 @@ def test_bench_smoke_runs_all_measurements_and_the_marts_agree(tmp_path):
         "(c) pandas",
         "ratio b/a",
         "ratio c/b",
-        "ratio incremental N=2 / N=1",
+        "ratio history N=1 / N=0: time",
+        "add month 2 with 1 loaded (400/month)",
         "peak RSS of the project run",
+        "phases of the project runs",
     ):
         assert line in proc.stdout, proc.stdout
     figures = json.loads(out.read_text())
@@ -50,7 +54,19 @@ def test_bench_smoke_runs_all_measurements_and_the_marts_agree(tmp_path):
         assert (
             figures["measures"][name]["peak_rss"] > 10 * 2**20
         )  # a Python process holds more than 10 MiB
-    assert set(figures["incremental"]) == {"1", "2"}
+    assert set(figures["history"]) == {"0", "1"}
+    # N = 0 is the first month on an empty warehouse, no backfill; N = 1 follows on from it
+    assert (
+        figures["history"]["0"]["backfill"] is None and figures["history"]["1"]["backfill"] is None
+    )
+    # every project run is split into its phases, each with its time and the memory it peaked at
+    (run,) = figures["measures"]["project"]["samples"]
+    assert {"start-up", "load", "checks", "dbt", "publish", "report"} <= set(run["phases"])
+    for name in ("start-up", "load", "checks", "dbt", "publish", "report"):
+        assert any(line.startswith(name) for line in proc.stdout.splitlines()), name
+    for phase in run["phases"].values():
+        assert phase["seconds"] >= 0 and phase["peak_rss"] > 10 * 2**20
+    assert sum(p["seconds"] for p in run["phases"].values()) <= run["seconds"] + 1
     # On clean data the floor, the project and pandas compute the same mart.
     marts = figures["marts"]
     assert marts["floor"] == marts["project"] == marts["pandas"], marts
