@@ -7,9 +7,14 @@ the dbt tests exercise the models alone.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import duckdb
@@ -135,29 +140,56 @@ class DbtRun:
 
 
 def run_dbt(args: list[str], tmp: Path) -> DbtRun:
-    """Run dbt in-process on the project in dbt/, with target and logs under `tmp`.
+    """Run dbt on the project in dbt/ in a child process, with target and logs under `tmp`, as a
+    pipeline run does (dagster_project/transform/child.py).
 
     The work database and time zone come from the environment
-    (CUSTOMS_KPI_WORK_DB, CUSTOMS_KPI_TZ), as in a pipeline run.
+    (CUSTOMS_KPI_WORK_DB, CUSTOMS_KPI_TZ), as in a pipeline run. Not in-process (dbtRunner):
+    dbt-duckdb's modules hold `duckdb.DuckDBPyConnection` in their globals, and in a test process
+    that also holds a C-level root into that module graph (pyarrow's pandas shim, filelock's
+    at-fork hooks), the graph outlives interpreter finalisation and nanobind reports the
+    `_duckdb` types, functions and `duckdb.sqltypes` constants as leaked at exit.
     """
-    from dbt.cli.main import dbtRunner
-
-    full_args = [
-        *args,
-        "--project-dir",
-        str(DBT_DIR),
-        "--profiles-dir",
-        str(DBT_DIR),
-        "--target-path",
-        str(tmp / "dbt_target"),
-        "--log-path",
-        str(tmp / "dbt_logs"),
-        "--no-use-colors",
-        "--quiet",
-    ]
-    res = dbtRunner().invoke(full_args)
-    results = list(getattr(res.result, "results", None) or [])
-    return DbtRun(success=res.success, results=results, error=res.exception)
+    target = tmp / "dbt_target"
+    results_file = target / "run_results.json"
+    results_file.unlink(missing_ok=True)
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("dbt")),
+            *args,
+            "--project-dir",
+            str(DBT_DIR),
+            "--profiles-dir",
+            str(DBT_DIR),
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(tmp / "dbt_logs"),
+            "--no-use-colors",
+            "--quiet",
+        ],
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    results = []
+    if results_file.exists():
+        for r in json.loads(results_file.read_text()).get("results", []):
+            results.append(
+                SimpleNamespace(
+                    node=SimpleNamespace(unique_id=r["unique_id"]),
+                    status=r.get("status"),
+                    message=r.get("message"),
+                )
+            )
+    error = None
+    if proc.returncode != 0 and not results:
+        error = RuntimeError(
+            f"dbt {' '.join(args)} exited {proc.returncode}:\n"
+            f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
+    return DbtRun(success=proc.returncode == 0, results=results, error=error)
 
 
 def failures(run: DbtRun) -> list[str]:

@@ -554,3 +554,43 @@ def test_declared_reaches_name_columns_the_loader_can_follow():
                 assert feed_by_name(reach.feed).key, (
                     f"{feed.name}: {reach.feed} has no key to join on"
                 )
+
+
+def test_a_register_snapshot_dirties_the_months_its_certificates_changed_from(con, tmp_path):
+    """The register restates its whole history each month, so its changes, not its dates, tell
+    which months to rebuild: a certificate revoked this month, not the month its application was
+    submitted years ago; a new certificate from its first valid day; a decision on an application
+    that never became a certificate, nothing before the month loaded."""
+    feed = feed_by_name("aeo_register")
+    old_month, new_month = date(2024, 5, 1), date(2024, 6, 1)
+    approved = dict(submitted_at="2019-03-04 09:00", decided_at="2019-06-01 10:00")
+    before = [
+        numbered(feed, 1, **approved, valid_from="2019-07-01"),
+        numbered(feed, 2, submitted_at="2019-02-01 09:00", decision="PENDING", decided_at="")
+        | {"valid_from": ""},
+        numbered(feed, 3, **approved, valid_from="2019-08-01"),
+    ]
+    after = [
+        dict(before[0], revoked_at="2024-06-10"),  # revoked this month
+        dict(before[1], decision="REJECTED", decided_at="2024-06-03 10:00"),  # never a certificate
+        before[2],  # unchanged
+    ]
+    write_feed_file(tmp_path, feed, before, month=old_month)
+    load(con, tmp_path, feed, old_month)
+    write_feed_file(tmp_path, feed, after, month=new_month)
+    assert load(con, tmp_path, feed, new_month).dirty_months == [new_month]
+
+    # a new certificate, valid from a day in March: from March on
+    later = [*after, numbered(feed, 4, **approved, valid_from="2024-03-15")]
+    write_feed_file(tmp_path, feed, later, month=date(2024, 7, 1))
+    assert load(con, tmp_path, feed, date(2024, 7, 1)).dirty_months == [
+        date(2024, 3, 1),
+        date(2024, 7, 1),
+    ]
+    # the end of a validity moved back from open-ended to January 2023 (valid_to): from January 2023
+    moved = [dict(later[2], valid_to="2023-01-20"), *later[:2], later[3]]
+    write_feed_file(tmp_path, feed, moved, month=date(2024, 8, 1))
+    assert load(con, tmp_path, feed, date(2024, 8, 1)).dirty_months == [
+        date(2023, 1, 1),
+        date(2024, 8, 1),
+    ]

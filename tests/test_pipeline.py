@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import date
 
 import duckdb
@@ -11,6 +12,7 @@ import pytest
 
 from dagster_project.generate.synth import generate
 from dagster_project.pipeline import run_pipeline
+from dagster_project.report.render import write_report
 from tests.conftest import make_settings, sha256
 
 pytestmark = pytest.mark.slow
@@ -157,15 +159,51 @@ def test_backfill_in_one_run_equals_month_by_month_runs(world, tmp_path):
     generate(
         monthly.raw_dir, MONTHS[0], MONTHS[1], declarations_per_month=300, seed=7, tz=monthly.tz
     )
+    inodes = []
     for month in (date(2024, 6, 1), date(2024, 7, 1)):
         outcome = run_pipeline(monthly, month_from=month, month_to=month, out=io.StringIO())
         assert outcome.success, outcome.failures
+        inodes.append(page_inodes(monthly))
     one_run, by_month = published(settings), published(monthly)
     for table in ("fct_declarations", "kpi_monthly", "trs_monthly"):
         assert (
             one_run.execute(f"SELECT * FROM marts.{table} ORDER BY ALL").fetchall()
             == by_month.execute(f"SELECT * FROM marts.{table} ORDER BY ALL").fetchall()
         ), table
+    one_run.close(), by_month.close()
+    # The report after July's run made again the pages of the months that run's publish
+    # rewrote, and carried the others over (the very files); every page is the page one run
+    # over both months made.
+    rewritten = {
+        m[:7] for m in json.loads((monthly.marts_dir / ".publish.json").read_text())["months"]
+    }
+    assert MONTHS[1] in rewritten
+    for page, inode in inodes[1].items():
+        carried = inodes[0].get(page) == inode
+        assert carried == (page.split("/")[0] not in rewritten), page
+    assert explanation_pages(monthly) == explanation_pages(settings)
+    # The report made again with no publish in between: every page carried over.
+    write_report(monthly.published_db, monthly.marts_dir / "report")
+    assert page_inodes(monthly) == inodes[1]
+    # Without the record of what the pages were made from: every page made again.
+    (monthly.marts_dir / "report" / ".explain-state.json").unlink()
+    write_report(monthly.published_db, monthly.marts_dir / "report")
+    assert not page_inodes(monthly).items() & inodes[1].items()
+    assert explanation_pages(monthly) == explanation_pages(settings)
+
+
+def page_inodes(settings) -> dict[str, int]:
+    root = settings.marts_dir / "report" / "explain"
+    return {str(p.relative_to(root)): p.stat().st_ino for p in root.rglob("*.html")}
+
+
+def explanation_pages(settings) -> dict[str, str]:
+    """Every explanation page of the report, without the time it was generated at."""
+    root = settings.marts_dir / "report" / "explain"
+    return {
+        str(p.relative_to(root)): re.sub(r"generated [^<]*? UTC", "", p.read_text())
+        for p in sorted(root.rglob("*.html"))
+    }
 
 
 def test_dbt_keeps_its_run_state_in_the_data_dir(world):

@@ -296,33 +296,55 @@ def explain(con, kpi_id: str, month: date, rows: int = 20) -> Explanation:
     )
 
 
-def explain_all(con, top_rows: int = 20) -> dict[tuple[str, date], Explanation]:
-    """Every KPI and month of the scorecard, with its `top_rows` records contributing most (one pass
-    over the evidence for the summaries, one for the records)."""
-    cat = catalog(con)
-    specs = kpi_specs()
-    sums = summaries(con)
-    delivered = deliveries(con)
+def explain_month(
+    con, month: date, top_rows: int = 20, *, context: tuple | None = None
+) -> dict[tuple[str, date], Explanation]:
+    """Every KPI of one month of the scorecard, with its `top_rows` records contributing most
+    (one pass over the month's evidence for the summaries, one for the records). `context`:
+    (catalog, specs, deliveries), when the caller already read them."""
+    cat, specs, delivered = context or (catalog(con), kpi_specs(), deliveries(con))
+    sums = summaries(con, month=month)
     tops: dict[tuple[str, date], list[tuple]] = {}
     if top_rows:
         for r in con.execute(
             f"SELECT kpi_id, month, {', '.join(RECORD_COLUMNS)} FROM marts.kpi_evidence "
+            "WHERE month = ? "
             "QUALIFY row_number() OVER (PARTITION BY kpi_id, month ORDER BY in_numerator DESC, in_denominator DESC, "
             f"abs(measure) DESC NULLS LAST, record_id) <= {int(top_rows)} "
-            "ORDER BY kpi_id, month, in_numerator DESC, in_denominator DESC, abs(measure) DESC NULLS LAST, record_id"
+            "ORDER BY kpi_id, month, in_numerator DESC, in_denominator DESC, abs(measure) DESC NULLS LAST, record_id",
+            [month],
         ).fetchall():
             tops.setdefault((r[0], r[1]), []).append(tuple(r[2:]))
     out = {}
-    for (kpi_id, month), published in published_rows(con).items():
+    for (kpi_id, m), published in published_rows(con, month).items():
         if kpi_id in specs and kpi_id in cat:
-            out[(kpi_id, month)] = build(
+            out[(kpi_id, m)] = build(
                 specs[kpi_id],
                 cat[kpi_id],
                 kpi_id,
-                month,
+                m,
                 published,
-                sums.get((kpi_id, month)),
+                sums.get((kpi_id, m)),
                 delivered,
-                tops.get((kpi_id, month), []),
+                tops.get((kpi_id, m), []),
             )
+    return out
+
+
+def explain_all(
+    con, top_rows: int = 20, months: list[date] | None = None
+) -> dict[tuple[str, date], Explanation]:
+    """Every KPI and month of the scorecard (or of `months`), month by month: the memory it takes
+    is one month's evidence, whatever the history."""
+    if months is None:
+        months = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT month FROM marts.kpi_monthly ORDER BY 1"
+            ).fetchall()
+        ]
+    context = (catalog(con), kpi_specs(), deliveries(con))
+    out: dict[tuple[str, date], Explanation] = {}
+    for month in months:
+        out.update(explain_month(con, month, top_rows, context=context))
     return out

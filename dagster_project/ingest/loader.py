@@ -307,17 +307,31 @@ def touched_months_sql(feed: Feed, tz: str, source: str) -> str | None:
     return " UNION ".join(reach_sql(r, tz, source) for r in feed.reaches)
 
 
-def _register_dirty_sql(tz: str) -> str:
-    """Earliest month whose register-derived figures differ between two snapshots (_old, _new)."""
-    cols = "application_id, trader_id, submitted_at, decision, decided_at, valid_from, valid_to, revoked_at"
-    earliest = (
-        f"least({local_month_expr('submitted_at', tz)}, {local_month_expr('decided_at', tz)}, "
-        "CAST(date_trunc('month', valid_from) AS DATE), CAST(date_trunc('month', valid_to) AS DATE), "
-        "CAST(date_trunc('month', revoked_at) AS DATE))"
+def _register_dirty_sql() -> str:
+    """Earliest month whose month-by-month figures differ between two register snapshots (_old,
+    _new). The models built month by month (declarations, drawback claims) read the register
+    only as certificates: an APPROVED application's trader and validity interval
+    [valid_from, least(valid_to, revoked_at)) (int_aeo_certificates); the rest of the register
+    feeds models rebuilt whole on every run. So an application counts only where its
+    certificate changed, from the first day whose validity differs: the earlier end when only the
+    end moved, else the earlier start."""
+    until = (
+        "CASE WHEN valid_to IS NULL THEN revoked_at WHEN revoked_at IS NULL THEN valid_to "
+        "ELSE least(valid_to, revoked_at) END"
+    )
+    cert = (
+        f"SELECT application_id, trader_id, valid_from, {until} AS valid_until FROM {{}} "
+        "WHERE decision = 'APPROVED'"
     )
     return (
-        f"SELECT min({earliest}) FROM ((SELECT {cols} FROM _old EXCEPT SELECT {cols} FROM _new) "
-        f"UNION ALL (SELECT {cols} FROM _new EXCEPT SELECT {cols} FROM _old))"
+        f"WITH o AS ({cert.format('_old')}), n AS ({cert.format('_new')}) "
+        "SELECT CAST(date_trunc('month', min(CASE "
+        "  WHEN o.trader_id IS NOT DISTINCT FROM n.trader_id AND o.valid_from IS NOT DISTINCT FROM n.valid_from "
+        "  THEN least(o.valid_until, n.valid_until) "
+        "  ELSE least(o.valid_from, n.valid_from) END)) AS DATE) "
+        "FROM o FULL JOIN n ON o.application_id = n.application_id "
+        "WHERE o.trader_id IS DISTINCT FROM n.trader_id OR o.valid_from IS DISTINCT FROM n.valid_from "
+        "OR o.valid_until IS DISTINCT FROM n.valid_until"
     )
 
 
@@ -443,7 +457,7 @@ def _write_month(
                 con.execute(
                     f"CREATE OR REPLACE TEMP TABLE _old AS SELECT * FROM {table} WHERE _month = {prev}"
                 )
-                earliest = con.execute(_register_dirty_sql(tz)).fetchall()[0][0]
+                earliest = con.execute(_register_dirty_sql()).fetchall()[0][0]
                 if earliest is not None:
                     dirty.add(earliest)
             con.execute("DROP TABLE IF EXISTS _new")

@@ -23,6 +23,7 @@ the last publish (a byte copy of the DuckDB file, hard links to Parquet files).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -84,6 +85,8 @@ class PublishResult:
     incremental: bool = False
     ledger_only: bool = False
     views: list[str] = field(default_factory=list)
+    # the months of the month-partitioned tables this publish rewrote; None: everything
+    months: list | None = None
 
 
 def marts_tables(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> list[str]:
@@ -308,6 +311,8 @@ def publish(settings: Settings, secret: str, *, ledger_only: bool = False) -> Pu
         kill_point("warehouse-swapped")
         point_parquet_to(marts_dir, version)
         result.parquet = version
+        result.months = None if months is None else sorted(months)
+        write_publish_record(marts_dir, version, current, result.months)
         if current is not None:
             os.utime(current)  # its mtime now says when it was replaced
         kill_point("parquet-swapped")
@@ -332,6 +337,38 @@ def publish(settings: Settings, secret: str, *, ledger_only: bool = False) -> Pu
         if version is not None and result.parquet is None:  # failed before the swap
             shutil.rmtree(version, ignore_errors=True)
     return result
+
+
+# ---- what the last publish changed ------------------------------------------------------------
+
+PUBLISH_RECORD = ".publish.json"
+
+
+def write_publish_record(
+    marts_dir: Path, version: Path, previous: Path | None, months: list | None
+) -> None:
+    """`marts/.publish.json`: the Parquet version this publish made, the one it replaced, and the
+    months it rewrote (null: everything). What is built from the published file (the report's
+    explanation pages) redoes only those months when it was built from the version replaced."""
+    record = {
+        "version": version.name,
+        "previous": previous.name if previous is not None else None,
+        "months": None if months is None else [f"{m:%Y-%m-%d}" for m in months],
+    }
+    tmp = marts_dir / f"{PUBLISH_RECORD}.{uuid.uuid4().hex}{TEMP_MARK}"
+    tmp.write_text(json.dumps(record), encoding="utf-8")
+    os.replace(tmp, marts_dir / PUBLISH_RECORD)
+
+
+def read_publish_record(marts_dir: Path) -> dict | None:
+    """The last publish's record, if it describes the version `marts/parquet` names now (a
+    publish killed between its swap and its record leaves a record that does not)."""
+    try:
+        record = json.loads((marts_dir / PUBLISH_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    current = current_parquet(marts_dir)
+    return record if current is not None and record.get("version") == current.name else None
 
 
 # ---- the Parquet versions -------------------------------------------------------------------------

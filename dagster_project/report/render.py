@@ -8,6 +8,9 @@ templates/*.html.j2 (report.templating); this module works out what they show.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import shutil
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -17,7 +20,7 @@ from markupsafe import Markup
 
 from dagster_project.publish.swap import build_dir, swap_dir, sweep
 from dagster_project.report import svg
-from dagster_project.report.explain_page import explain_href, explanation_page
+from dagster_project.report.explain_page import EXPLAIN_DIR, explain_href, explanation_page
 from dagster_project.report.data import (
     CATEGORIES,
     KpiRow,
@@ -25,7 +28,7 @@ from dagster_project.report.data import (
     load_report_data,
     status_counts,
 )
-from dagster_project.months import month_key, month_label
+from dagster_project.months import month_key, month_label, parse_month
 from dagster_project.report.templating import render_page, status_label
 
 AEO_COLOUR, NON_AEO_COLOUR = "#0969da", "#d4a72c"
@@ -348,19 +351,112 @@ def scorecard_markdown(data: ReportData, month: date) -> str:
 # ---- writing ------------------------------------------------------------------
 
 
-def write_explanations(published_db: Path, build: Path, generated_at: datetime) -> int:
-    """One explanation page per KPI and month (explain/<YYYY-MM>/<kpi_id>.html)."""
+EXPLAIN_STATE = ".explain-state.json"
+# What an explanation page is made from besides the published file: the code and the texts.
+EXPLAIN_SOURCES = (
+    Path(__file__).resolve().parents[1] / "explain",
+    Path(__file__).resolve().parent,
+)
+
+
+def explain_code_digest() -> str:
+    digest = hashlib.sha256()
+    for root in EXPLAIN_SOURCES:
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and path.suffix in (".py", ".yml", ".j2"):
+                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def month_digests(con) -> dict[str, str]:
+    """Per month of the scorecard, a digest of the small inputs of its explanation pages: the
+    code, the catalog, the month's published rows and the feeds delivered for it. (The records
+    behind them change only in months a publish rewrites.)"""
+    from dagster_project.explain.evidence import CATALOG_COLUMNS, PUBLISHED_COLUMNS
+
+    common = hashlib.sha256(explain_code_digest().encode())
+    common.update(
+        repr(
+            con.execute(
+                f"SELECT {', '.join(CATALOG_COLUMNS)} FROM marts.kpi_catalog ORDER BY kpi_id"
+            ).fetchall()
+        ).encode()
+    )
+    delivered: dict[str, list[str]] = {}
+    for feed, month in con.execute(
+        "SELECT DISTINCT feed, month FROM marts.load_audit ORDER BY month, feed"
+    ).fetchall():
+        delivered.setdefault(month_key(month), []).append(feed)
+    by_month: dict = {}
+    for row in con.execute(
+        f"SELECT month, kpi_id, {', '.join(PUBLISHED_COLUMNS)} FROM marts.kpi_monthly "
+        "ORDER BY month, kpi_id"
+    ).fetchall():
+        key = month_key(row[0])
+        if key not in by_month:
+            by_month[key] = common.copy()
+            by_month[key].update(repr(delivered.get(key, [])).encode())
+        by_month[key].update(repr(row[1:]).encode())
+    return {k: h.hexdigest() for k, h in by_month.items()}
+
+
+def months_to_explain(
+    marts_dir: Path, out_dir: Path, digests: dict[str, str]
+) -> tuple[set[str], str | None]:
+    """The months (YYYY-MM) whose explanation pages are made again, and the Parquet version the
+    pages will describe. Every month, unless the pages in `out_dir` were made from the version
+    the last publish replaced (or from this very version): then only the months that publish
+    rewrote, those whose small inputs changed (`month_digests`) and those without pages."""
+    from dagster_project.publish.publisher import read_publish_record
+
+    record = read_publish_record(marts_dir)
+    version = record["version"] if record else None
+    try:
+        state = json.loads((out_dir / EXPLAIN_STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        state = {}
+    if not record or not state.get("version"):
+        return set(digests), version
+    if state["version"] == record["version"]:
+        rewritten: set[str] = set()
+    elif state["version"] == record["previous"] and record["months"] is not None:
+        rewritten = {m[:7] for m in record["months"]}
+    else:
+        return set(digests), version
+    done = state.get("months", {})
+    return {
+        m
+        for m, d in digests.items()
+        if m in rewritten or done.get(m) != d or not (out_dir / EXPLAIN_DIR / m).is_dir()
+    }, version
+
+
+def write_explanations(
+    published_db: Path, out_dir: Path, build: Path, generated_at: datetime
+) -> tuple[int, int]:
+    """One explanation page per KPI and month (explain/<YYYY-MM>/<kpi_id>.html) into `build`;
+    the pages of a month no publish changed since `out_dir`'s were made are carried over from
+    it. Returns (pages made, pages carried over)."""
     from dagster_project.explain.evidence import explain_all
     from dagster_project.publish.publisher import open_published
     from dagster_project.report.explain_page import TOP_RECORDS
 
     with open_published(published_db) as con:
-        explanations = explain_all(con, TOP_RECORDS)
+        digests = month_digests(con)
+        redo, version = months_to_explain(published_db.parent, out_dir, digests)
+        months = [parse_month(m) for m in sorted(redo)]
+        explanations = explain_all(con, TOP_RECORDS, months=months)
     for (kpi_id, month), e in explanations.items():
         f = build / explain_href(month, kpi_id)
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text(explanation_page(e, generated_at), encoding="utf-8")
-    return len(explanations)
+    carried = 0
+    for m in sorted(set(digests) - redo):
+        shutil.copytree(out_dir / EXPLAIN_DIR / m, build / EXPLAIN_DIR / m, copy_function=os.link)
+        carried += len(list((build / EXPLAIN_DIR / m).iterdir()))
+    state = {"version": version, "months": digests}
+    (build / EXPLAIN_STATE).write_text(json.dumps(state, indent=1), encoding="utf-8")
+    return len(explanations), carried
 
 
 def write_report(
@@ -378,7 +474,7 @@ def write_report(
             f = build / f"{month_key(m)}.html"
             f.write_text(month_page(data, m, generated_at), encoding="utf-8")
             files.append(f)
-        write_explanations(published_db, build, generated_at)
+        write_explanations(published_db, out_dir, build, generated_at)
         swap_dir(build, out_dir)
     finally:
         shutil.rmtree(build, ignore_errors=True)
