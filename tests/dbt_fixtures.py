@@ -14,7 +14,6 @@ import sys
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import duckdb
@@ -133,56 +132,65 @@ def rows_by_id(path: Path, table: str, key: str) -> dict[str, dict[str, Any]]:
 
 
 @dataclass
+class NodeResult:
+    unique_id: str
+    status: str
+    message: str | None
+
+
+@dataclass
 class DbtRun:
     success: bool
-    results: list[Any]
+    results: list[NodeResult]
     error: BaseException | None
 
 
-def run_dbt(args: list[str], tmp: Path) -> DbtRun:
-    """Run dbt on the project in dbt/ in a child process, with target and logs under `tmp`, as a
-    pipeline run does (dagster_project/transform/child.py).
+def dbt_command(
+    args: list[str], tmp: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """dbt on the project in dbt/ in a child process, as a pipeline run starts it
+    (dagster_project/transform/child.py), with target and logs under `tmp` and `env` over this
+    process's environment (the work database and time zone: CUSTOMS_KPI_WORK_DB,
+    CUSTOMS_KPI_TZ).
 
-    The work database and time zone come from the environment
-    (CUSTOMS_KPI_WORK_DB, CUSTOMS_KPI_TZ), as in a pipeline run. Not in-process (dbtRunner):
-    dbt-duckdb's modules hold `duckdb.DuckDBPyConnection` in their globals, and in a test process
-    that also holds a C-level root into that module graph (pyarrow's pandas shim, filelock's
-    at-fork hooks), the graph outlives interpreter finalisation and nanobind reports the
-    `_duckdb` types, functions and `duckdb.sqltypes` constants as leaked at exit.
+    Never in-process (dbtRunner): dbt-duckdb's modules hold `duckdb.DuckDBPyConnection` in their
+    globals, and in a test process that also holds a C-level root into that module graph
+    (pyarrow's pandas shim, filelock's at-fork hooks), the graph outlives interpreter
+    finalisation and nanobind reports the `_duckdb` types, functions and `duckdb.sqltypes`
+    constants as leaked at exit.
     """
-    target = tmp / "dbt_target"
-    results_file = target / "run_results.json"
-    results_file.unlink(missing_ok=True)
-    proc = subprocess.run(
+    return subprocess.run(
         [
-            str(Path(sys.executable).with_name("dbt")),
+            str(Path(sys.executable).with_name("dbt")),  # this interpreter's dbt, in any checkout
             *args,
             "--project-dir",
             str(DBT_DIR),
             "--profiles-dir",
             str(DBT_DIR),
             "--target-path",
-            str(target),
+            str(tmp / "dbt_target"),
             "--log-path",
             str(tmp / "dbt_logs"),
             "--no-use-colors",
-            "--quiet",
         ],
-        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(env or {})},
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def run_dbt(args: list[str], tmp: Path) -> DbtRun:
+    """`dbt_command` with its node results (from run_results.json)."""
+    results_file = tmp / "dbt_target" / "run_results.json"
+    results_file.unlink(missing_ok=True)
+    proc = dbt_command([*args, "--quiet"], tmp)
     results = []
     if results_file.exists():
-        for r in json.loads(results_file.read_text()).get("results", []):
-            results.append(
-                SimpleNamespace(
-                    node=SimpleNamespace(unique_id=r["unique_id"]),
-                    status=r.get("status"),
-                    message=r.get("message"),
-                )
-            )
+        results = [
+            NodeResult(r["unique_id"], r.get("status"), r.get("message"))
+            for r in json.loads(results_file.read_text()).get("results", [])
+        ]
     error = None
     if proc.returncode != 0 and not results:
         error = RuntimeError(
@@ -196,9 +204,8 @@ def failures(run: DbtRun) -> list[str]:
     """Names and messages of the nodes that did not pass, for assertion messages."""
     bad = []
     for r in run.results:
-        status = str(getattr(r, "status", ""))
-        if status not in ("success", "pass", "warn"):
-            bad.append(f"{r.node.unique_id}: {status}: {getattr(r, 'message', '')}")
+        if r.status not in ("success", "pass", "warn"):
+            bad.append(f"{r.unique_id}: {r.status}: {r.message or ''}")
     if run.error is not None:
         bad.append(repr(run.error))
     return bad

@@ -247,7 +247,7 @@ def undocumented(db: Path, run: DbtRun, manifest_path: Path) -> list[str]:
     """Columns of the models and seeds `run` built, and of the sources, without a description
     in their YAML (or documented but absent)."""
     manifest = json.loads(manifest_path.read_text())
-    built = {r.node.unique_id for r in run.results}
+    built = {r.unique_id for r in run.results}
     nodes = [
         n
         for uid, n in manifest["nodes"].items()

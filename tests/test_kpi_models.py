@@ -11,20 +11,22 @@ with a full refresh of the same data.
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from dagster_project.settings import DBT_DIR
-from tests.dbt_fixtures import create_work_db, deliver, query, set_build_window, ts
+from tests.dbt_fixtures import (
+    create_work_db,
+    dbt_command,
+    deliver,
+    query,
+    set_build_window,
+    ts,
+)
 
 pytestmark = pytest.mark.slow
 
-DBT = Path(sys.executable).with_name("dbt")  # this interpreter's dbt, in any checkout
 TZ = "Asia/Tashkent"  # UTC+05:00 all year
 KPI_MODELS = [
     "int_kpi_aeo_uptake",
@@ -43,31 +45,10 @@ RUN_SELECTION = ["--select", "+kpi_monthly", "+trs_monthly", "+mart_kpi_catalog"
 
 
 def dbt(args: list[str], db: Path, tmp: Path) -> str:
-    env = {
-        **os.environ,
-        "CUSTOMS_KPI_WORK_DB": str(db),
-        "CUSTOMS_KPI_TZ": TZ,
-        "CUSTOMS_KPI_THREADS": "2",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    proc = subprocess.run(
-        [
-            str(DBT),
-            *args,
-            "--project-dir",
-            str(DBT_DIR),
-            "--profiles-dir",
-            str(DBT_DIR),
-            "--target-path",
-            str(tmp / "target"),
-            "--log-path",
-            str(tmp / "logs"),
-            "--no-use-colors",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    proc = dbt_command(
+        args,
+        tmp,
+        {"CUSTOMS_KPI_WORK_DB": str(db), "CUSTOMS_KPI_TZ": TZ, "CUSTOMS_KPI_THREADS": "2"},
     )
     assert proc.returncode == 0, (
         f"dbt {' '.join(args)} failed:\n{proc.stdout[-8000:]}\n{proc.stderr[-4000:]}"

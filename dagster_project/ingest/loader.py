@@ -315,13 +315,10 @@ def _register_dirty_sql() -> str:
     feeds models rebuilt whole on every run. So an application counts only where its
     certificate changed, from the first day whose validity differs: the earlier end when only the
     end moved, else the earlier start."""
-    until = (
-        "CASE WHEN valid_to IS NULL THEN revoked_at WHEN revoked_at IS NULL THEN valid_to "
-        "ELSE least(valid_to, revoked_at) END"
-    )
+    # DuckDB's least() skips NULLs: the earlier of the two ends, or the one there is
     cert = (
-        f"SELECT application_id, trader_id, valid_from, {until} AS valid_until FROM {{}} "
-        "WHERE decision = 'APPROVED'"
+        "SELECT application_id, trader_id, valid_from, least(valid_to, revoked_at) AS valid_until "
+        "FROM {} WHERE decision = 'APPROVED'"
     )
     return (
         f"WITH o AS ({cert.format('_old')}), n AS ({cert.format('_new')}) "

@@ -85,8 +85,6 @@ class PublishResult:
     incremental: bool = False
     ledger_only: bool = False
     views: list[str] = field(default_factory=list)
-    # the months of the month-partitioned tables this publish rewrote; None: everything
-    months: list | None = None
 
 
 def marts_tables(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> list[str]:
@@ -311,8 +309,9 @@ def publish(settings: Settings, secret: str, *, ledger_only: bool = False) -> Pu
         kill_point("warehouse-swapped")
         point_parquet_to(marts_dir, version)
         result.parquet = version
-        result.months = None if months is None else sorted(months)
-        write_publish_record(marts_dir, version, current, result.months)
+        write_publish_record(
+            marts_dir, version, current, None if months is None else sorted(months)
+        )
         if current is not None:
             os.utime(current)  # its mtime now says when it was replaced
         kill_point("parquet-swapped")
