@@ -129,7 +129,7 @@ def test_kill_at_every_step_then_recover(tmp_path):
 
     fresh = make_settings(tmp_path / "fresh")
     shutil.copytree(settings.raw_dir, fresh.raw_dir)
-    full = run_pipeline(fresh, out=io.StringIO())
+    full = run_pipeline(fresh, full_refresh=True, out=io.StringIO())  # `run --full-refresh`
     assert full.success, full.failures
     got, expected = tables(settings.published_db), tables(fresh.published_db)
     for name in expected:
