@@ -59,7 +59,8 @@ def faulty(tmp_path_factory):
     shutil.copytree(SAMPLE, settings.raw_dir)
     first = run_pipeline(settings, out=io.StringIO())
     assert first.success, first.failures
-    sample = settings.data_dir.parent / "sample.duckdb"  # the sample as `make run` publishes it
+    # the sample as `make run` publishes it, kept before the faults below
+    sample = tmp_path_factory.mktemp("sample") / "warehouse.duckdb"
     shutil.copyfile(settings.published_db, sample)
     before = {
         "kpis": kpis(settings),
