@@ -334,6 +334,63 @@ def test_the_memory_setting_overrides_the_default(tmp_path):
     assert settings.dbt_env()["CUSTOMS_KPI_MEMORY_LIMIT"] == "300MiB"
 
 
+# A sort of 6M integers at 64 MiB and one thread: DuckDB spills it to the temp directory.
+SPILLING_SQL = "select i from range(6000000) r(i) order by hash(i)"
+
+
+def test_a_dbt_model_that_spills_to_disk_does_not_stop_the_models_after_it(tmp_path):
+    """Found at 10M declarations: once one model had spilled, every later one failed with
+    "Cannot switch temporary directory after the current one has been used", because the
+    profile set the temp directory again on each new cursor. A two-model project on the
+    project's own profile, under a memory limit its first model spills at."""
+    import duckdb
+
+    from dagster_project.settings import DBT_DIR
+
+    settings = make_settings(tmp_path, CUSTOMS_KPI_MEMORY_LIMIT="64MiB", CUSTOMS_KPI_THREADS="1")
+    spill_dir = tmp_path / "spill_check.tmp"
+    with duckdb.connect(
+        config={"memory_limit": "64MiB", "threads": "1", "temp_directory": str(spill_dir)}
+    ) as con:
+        con.execute(f"create table t as {SPILLING_SQL}")
+        assert spill_dir.is_dir(), "the model's query no longer spills at this limit"
+
+    project = tmp_path / "spill_project"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text(
+        'name: spill\nversion: "1.0.0"\nconfig-version: 2\nprofile: customs_kpi\n'
+        "models:\n  spill:\n    +materialized: table\n"
+    )
+    (project / "models" / "sorted_big.sql").write_text(SPILLING_SQL)
+    (project / "models" / "after_the_spill.sql").write_text(
+        "select count(*) as n, current_setting('temp_directory') as t from {{ ref('sorted_big') }}"
+    )
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        [
+            str(BIN / "dbt"),
+            "run",
+            "--threads",
+            "1",
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(DBT_DIR),
+            "--target-path",
+            str(tmp_path / "target"),
+        ],
+        env=settings.dbt_process_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with duckdb.connect(str(settings.work_db), read_only=True) as con:
+        assert con.execute("select n, t from main.after_the_spill").fetchall() == [
+            (6_000_000, str(settings.duckdb_temp_dir))
+        ]
+
+
 # ---- dbt ends with the run's process ------------------------------------------------------------------
 
 
