@@ -128,7 +128,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    with open_published(settings.published_db) as con:
+    with open_published(settings.published_db, settings) as con:
         try:
             e = explain(con, args.kpi_id, args.month, rows=args.rows)
         except ExplainError as exc:

@@ -7,6 +7,7 @@ run without restarting the code location.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -151,6 +152,16 @@ def _memory_limit(env: dict[str, str], name: str) -> str | None:
     raw = (env.get(name) or "").strip()
     if not raw:
         return None
+    reason = _memory_limit_fault(raw)
+    if reason:
+        raise SettingsError(f"{name}={raw!r} is not {MEMORY_HINT} (DuckDB: {reason})")
+    return raw
+
+
+@functools.lru_cache(maxsize=16)
+def _memory_limit_fault(raw: str) -> str | None:
+    """Why DuckDB refuses `raw` as a memory limit, or None. Asked once per value and process:
+    every step reads the settings again, and each question opens a DuckDB database."""
     import duckdb
 
     try:
@@ -159,9 +170,8 @@ def _memory_limit(env: dict[str, str], name: str) -> str | None:
                 "SELECT current_setting('memory_limit')"
             ).fetchall()  # a limit of 0 fails here
     except duckdb.Error as exc:
-        reason = str(exc).splitlines()[0]
-        raise SettingsError(f"{name}={raw!r} is not {MEMORY_HINT} (DuckDB: {reason})") from None
-    return raw
+        return str(exc).splitlines()[0]
+    return None
 
 
 def _count(env: dict[str, str], name: str, minimum: int) -> int | None:
@@ -419,12 +429,14 @@ class Settings:
             lake=Path(lake).resolve() if lake else None,
         )
 
-    def duckdb_config(self) -> dict[str, str]:
+    def duckdb_config(self, temp_dir: Path | None = None) -> dict[str, str]:
         """DuckDB connection settings for this run's resource limits (memory: see
-        `duckdb_memory_limit`; spilling to `duckdb_temp_dir`)."""
+        `duckdb_memory_limit`; spilling to `temp_dir`, by default `duckdb_temp_dir`). Two DuckDB
+        databases open at once need two temp folders: each names its files the same way, and
+        removes the folder it made when it closes."""
         config = {
             "memory_limit": self.duckdb_memory_limit,
-            "temp_directory": str(self.duckdb_temp_dir),
+            "temp_directory": str(temp_dir or self.duckdb_temp_dir),
         }
         if self.threads:
             config["threads"] = str(self.threads)

@@ -69,6 +69,47 @@ def test_a_page_per_month_and_an_index(bi_world):
 
 
 @pytest.mark.slow
+def test_the_report_step_reads_the_warehouse_within_the_runs_memory_limit(
+    bi_world, tmp_path, monkeypatch
+):
+    """Found at 10M declarations: the report step read the published file with DuckDB's own
+    default (80 % of RAM, no spill folder) and peaked at 20 GiB, five times the run's budget.
+    The real step, materialized on a copy of a published warehouse; every DuckDB database it
+    opens is seen on its way in."""
+    import duckdb
+    from dagster import materialize
+
+    from dagster_project.assemble import build_definitions
+    from dagster_project.warehouse.resource import WarehouseResource
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, CUSTOMS_KPI_MEMORY_LIMIT="300MiB")
+    settings.marts_dir.mkdir(parents=True)
+    shutil.copy(bi_world.settings.published_db, settings.published_db)
+    monkeypatch.setenv("CUSTOMS_KPI_MEMORY_LIMIT", "300MiB")
+    opened: list[dict] = []
+    real_connect = duckdb.connect
+
+    def seen_connect(*args, **kwargs):
+        opened.append(dict(kwargs.get("config") or {}))
+        return real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(duckdb, "connect", seen_connect)
+    report = build_definitions(settings).get_assets_def(["scorecard_report"])
+    result = materialize(
+        [report],
+        partition_key=f"{MONTHS[-1]}-01",
+        resources={"warehouse": WarehouseResource(data_dir=str(settings.data_dir))},
+    )
+    assert result.success
+    assert (settings.marts_dir / "report" / f"{MONTHS[-1]}.html").is_file()
+    assert opened
+    for config in opened:
+        assert config.get("memory_limit") == "300MiB", config
+        assert Path(config.get("temp_directory", "/")).parent == settings.work_dir, config
+
+
+@pytest.mark.slow
 def test_the_month_page_has_every_kpi_with_its_actual_value(bi_world):
     from dagster_project.publish.publisher import open_published
     from dagster_project.report.render import fmt_value

@@ -57,7 +57,7 @@ def build_publish_asset(
         context.log.info(
             f"published {settings.published_db} with {len(result.tables)} tables and {len(result.views)} views"
         )
-        with open_published(result.path) as con:
+        with open_published(result.path, settings) as con:
             months = con.execute(
                 "SELECT strftime(min(month), '%Y-%m'), strftime(max(month), '%Y-%m') FROM marts.kpi_monthly"
             ).fetchall()[0]

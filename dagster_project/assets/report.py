@@ -38,7 +38,7 @@ def build_report_assets(partitions: PartitionsDefinition) -> list[AssetsDefiniti
     ) -> MaterializeResult:
         settings = warehouse.settings()
         out = settings.marts_dir / "report"
-        data, files = write_report(settings.published_db, out)
+        data, files = write_report(settings.published_db, out, settings=settings)
         if not data.months:
             return MaterializeResult(
                 metadata={"report": MetadataValue.path(str(out / "index.html"))}

@@ -540,15 +540,22 @@ def _split(rel: str) -> tuple[str, str]:
     return schema, table.strip('"')
 
 
-def open_published(path: Path | str) -> duckdb.DuckDBPyConnection:
+def open_published(path: Path | str, settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
     """Read the published file as it is now, read-only.
 
     `duckdb.connect(path)` would hand back a cached database instance when
     this process already has the path open, i.e. the file as it was before the
     last swap; attaching it to a fresh in-memory database always opens the
-    current file.
+    current file. A step of the run passes its `settings`: DuckDB then holds to the run's
+    memory limit and spills to a folder of this process beside the work database's
+    (DuckDB's own default would be 80 % of the machine's memory, and no spilling).
     """
-    con = duckdb.connect()
+    config = (
+        settings.duckdb_config(settings.work_dir / f"tmp-published-{os.getpid()}")
+        if settings is not None
+        else {}
+    )
+    con = duckdb.connect(config=config)
     con.execute(f"ATTACH {lit(str(path))} AS warehouse (READ_ONLY)")
     con.execute("USE warehouse")
     return con

@@ -26,6 +26,7 @@ from dagster_project.contract import FEEDS, Feed, feed_by_name
 from dagster_project.quality.gate import GateOutcome, run_gate
 from dagster_project.quality.metrics import reads_feeds
 from dagster_project.runtime import context_months
+from dagster_project.settings import Settings
 from dagster_project.warehouse.resource import WarehouseResource
 
 CHECK_NAME = "quality"
@@ -115,12 +116,12 @@ def quality_checks() -> list[AssetChecksDefinition]:
 _WITHHELD_NOTE = re.compile(r"withheld: (\S+) (\d{4}-\d{2}) failed")
 
 
-def withheld_lines(published_db) -> list[str]:
+def withheld_lines(published_db, settings: Settings | None = None) -> list[str]:
     """One line per withheld feed-month of the published warehouse: what failed (observed against
     expected, from load_audit) and the KPI values of the scorecard it withheld."""
     if not published_db.exists():
         return []
-    with open_published(published_db) as con:
+    with open_published(published_db, settings) as con:
         failed = con.execute(
             "SELECT feed, strftime(month, '%Y-%m'), any_value(quality_note) FROM marts.load_audit "
             "WHERE quality_result = 'failed' GROUP BY ALL ORDER BY 2, 1"
@@ -159,7 +160,8 @@ def build_withheld_check() -> AssetChecksDefinition:
     def _published_in_full(
         context: AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> AssetCheckResult:
-        lines = withheld_lines(warehouse.settings().published_db)
+        settings = warehouse.settings()
+        lines = withheld_lines(settings.published_db, settings)
         for line in lines:
             context.log.error(line)
         return AssetCheckResult(

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from dagster_project.publish.publisher import open_published
-from dagster_project.settings import DBT_DIR
+from dagster_project.settings import DBT_DIR, Settings
 
 LANES = ("GREEN", "YELLOW", "RED", "BLUE", None)
 CATEGORIES = (1, 2, 3, 4)
@@ -87,8 +87,8 @@ ORDER BY k.month, c.ordinal NULLS LAST, k.kpi_id
 """
 
 
-def load_report_data(published_db: Path) -> ReportData:
-    with open_published(published_db) as con:
+def load_report_data(published_db: Path, settings: Settings | None = None) -> ReportData:
+    with open_published(published_db, settings) as con:
         rows = [KpiRow(*r) for r in con.execute(SCORECARD_SQL).fetchall()]
         months = sorted({r.month for r in rows})
         data = ReportData(months=months, rows=rows, levels=read_levels())

@@ -30,6 +30,7 @@ from dagster_project.report.data import (
 )
 from dagster_project.months import month_key, month_label, parse_month
 from dagster_project.report.templating import render_page, status_label
+from dagster_project.settings import Settings
 
 AEO_COLOUR, NON_AEO_COLOUR = "#0969da", "#d4a72c"
 LANE_COLOURS = {
@@ -432,7 +433,11 @@ def months_to_explain(
 
 
 def write_explanations(
-    published_db: Path, out_dir: Path, build: Path, generated_at: datetime
+    published_db: Path,
+    out_dir: Path,
+    build: Path,
+    generated_at: datetime,
+    settings: Settings | None = None,
 ) -> tuple[int, int]:
     """One explanation page per KPI and month (explain/<YYYY-MM>/<kpi_id>.html) into `build`;
     the pages of a month no publish changed since `out_dir`'s were made are carried over from
@@ -441,7 +446,7 @@ def write_explanations(
     from dagster_project.publish.publisher import open_published
     from dagster_project.report.explain_page import TOP_RECORDS
 
-    with open_published(published_db) as con:
+    with open_published(published_db, settings) as con:
         digests = month_digests(con)
         redo, version = months_to_explain(published_db.parent, out_dir, digests)
         months = [parse_month(m) for m in sorted(redo)]
@@ -460,11 +465,15 @@ def write_explanations(
 
 
 def write_report(
-    published_db: Path, out_dir: Path, now: datetime | None = None
+    published_db: Path,
+    out_dir: Path,
+    now: datetime | None = None,
+    settings: Settings | None = None,
 ) -> tuple[ReportData, list[Path]]:
-    """Render index.html and one YYYY-MM.html per month into out_dir (replaced as a whole)."""
+    """Render index.html and one YYYY-MM.html per month into out_dir (replaced as a whole);
+    `settings`: the run's, whose memory limit DuckDB then holds to (`open_published`)."""
     generated_at = now or datetime.now(timezone.utc)
-    data = load_report_data(published_db)
+    data = load_report_data(published_db, settings)
     sweep(out_dir)
     build = build_dir(out_dir)
     try:
@@ -474,7 +483,7 @@ def write_report(
             f = build / f"{month_key(m)}.html"
             f.write_text(month_page(data, m, generated_at), encoding="utf-8")
             files.append(f)
-        write_explanations(published_db, out_dir, build, generated_at)
+        write_explanations(published_db, out_dir, build, generated_at, settings)
         swap_dir(build, out_dir)
     finally:
         shutil.rmtree(build, ignore_errors=True)
