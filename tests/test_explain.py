@@ -90,6 +90,22 @@ def test_every_kpi_of_every_month_is_recomputed_from_its_evidence(world):
                 assert published[(kpi_id, m)] == (None, None), (kpi_id, month)
 
 
+def test_the_pages_top_records_are_those_the_pages_sql_lists_first(world):
+    """The explanation pages keep each KPI's top records with a bounded aggregate; the query the
+    page prints for an analyst (`records_sql`, a plain ORDER BY ... LIMIT) lists the same rows in
+    the same order, for every KPI and month."""
+    from dagster_project.explain.evidence import explain_all, records
+
+    with open_published(world.published_db) as con:
+        explanations = explain_all(con, 20)
+        compared = 0
+        for (kpi_id, month), e in sorted(explanations.items()):
+            assert e.top == [tuple(r) for r in records(con, kpi_id, month, 20)], (kpi_id, month)
+            compared += len(e.top)
+    assert len(explanations) == 13 * len(kpi_specs())
+    assert compared > 13 * 20 * 10  # most KPIs have more than 20 records in a month
+
+
 def test_evidence_ids_are_pseudonymised_like_the_published_tables(world):
     with open_published(world.published_db) as con:
         operators = {
