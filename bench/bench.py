@@ -40,7 +40,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-FIRST_MONTH = date(2025, 1, 1)
+# Far enough back that the default history (N up to 24: 25 months) ends in a closed month.
+FIRST_MONTH = date(2022, 1, 1)
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -229,7 +230,10 @@ def generate(raw: Path, months: int, declarations: int, clean: bool) -> float:
     if (raw / ".generator_manifest.json").is_file():
         params = json.loads((raw / ".generator_manifest.json").read_text())["parameters"]
         wanted = dict(
-            month_to=month_label(months - 1), declarations_per_month=declarations, dirty=not clean
+            month_from=month_label(0),
+            month_to=month_label(months - 1),
+            declarations_per_month=declarations,
+            dirty=not clean,
         )
         if all(params.get(k) == v for k, v in wanted.items()):
             return 0.0
@@ -499,13 +503,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, str(ROOT))
-    bench = Bench(args)
     loads = (
         []
         if args.months_loaded == "none"
         else sorted({int(n) for n in args.months_loaded.split(",")})
     )
+    this_month = f"{date.today():%Y-%m}"
+    if loads and month_label(loads[-1]) >= this_month:
+        parser.error(
+            f"--months-loaded {loads[-1]}: the month measured after it, {month_label(loads[-1])}, "
+            f"is not closed yet (the history starts in {month_label(0)}; at most "
+            f"{(date.today().year - FIRST_MONTH.year) * 12 + date.today().month - FIRST_MONTH.month - 1})"
+        )
+    sys.path.insert(0, str(ROOT))
+    bench = Bench(args)
     hist_size = args.history_declarations
     print(f"machine:  {machine()}")
     print(f"versions: {versions()}")

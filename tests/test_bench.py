@@ -73,3 +73,32 @@ def test_bench_smoke_runs_all_measurements_and_the_marts_agree(tmp_path):
     assert marts["project"]["declarations"] == 400
     assert marts["matched_cells"] == marts["project"]["cells"]
     assert marts["largest_difference"] < 1e-9
+
+
+def run_bench(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench.py"), "--work-dir", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+
+
+def test_the_default_history_fits_in_closed_months_and_a_longer_one_is_refused_at_once(tmp_path):
+    """Found running `--months-loaded 0,24`: the history started in 2025-01, so its 25th month
+    was not closed yet, and the run failed after generating and backfilling 24 months."""
+    from datetime import date
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import bench
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    today = date.today()
+    assert bench.month_label(24) < f"{today:%Y-%m}"  # the default list's last month is closed
+    too_many = (today.year - bench.FIRST_MONTH.year) * 12 + today.month - bench.FIRST_MONTH.month
+    proc = run_bench(tmp_path, "--months-loaded", f"0,{too_many}")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--months-loaded" in proc.stderr and "not closed" in proc.stderr
+    assert not any(tmp_path.iterdir())  # refused before generating anything
