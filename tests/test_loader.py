@@ -193,6 +193,43 @@ def test_line_numbers_after_parser_rejects_and_multiline_fields(con, tmp_path):
     ]
 
 
+def test_line_numbers_after_parser_rejects_across_many_blocks(con, tmp_path):
+    """Record numbers are looked up in blocks of LINE_BLOCK rows: rejected lines at the start,
+    on both sides of block edges, in a run and at the end shift every later row exactly."""
+    from dagster_project.ingest.loader import LINE_BLOCK
+
+    feed = feed_by_name("tickets")
+    rows = rows_of(feed, 3 * LINE_BLOCK)
+    path = write_feed_file(tmp_path, feed, rows)
+    header, *records = path.read_text().rstrip("\n").split("\n")
+    short_before = {
+        0,
+        LINE_BLOCK - 3,
+        LINE_BLOCK - 2,
+        LINE_BLOCK - 1,
+        LINE_BLOCK,
+        2 * LINE_BLOCK - 1,
+    }
+    short_before |= {2500, 2501, 2502, len(records) - 1}
+    lines, expected, shorts = [header], {}, []
+    for i, record in enumerate(records):
+        if i in short_before:
+            lines.append("SHORT,row")
+            shorts.append(len(lines))
+        lines.append(record)
+        expected[rows[i]["ticket_id"]] = len(lines)
+    lines.append("SHORT,row")  # after the last record too
+    shorts.append(len(lines))
+    path.write_text("\n".join(lines) + "\n")
+
+    result = load(con, tmp_path, feed)
+    assert result.files[0].rows_accepted == len(records)
+    assert dict(con.execute("SELECT ticket_id, _line FROM raw.tickets").fetchall()) == expected
+    assert [r[0] for r in con.execute("SELECT line FROM raw.rejects ORDER BY line").fetchall()] == (
+        shorts
+    )
+
+
 def test_duplicate_ids_within_file_and_across_files(con, tmp_path):
     feed = feed_by_name("declarations")
     rows = rows_of(feed, 2)
