@@ -230,6 +230,31 @@ def test_line_numbers_after_parser_rejects_across_many_blocks(con, tmp_path):
     )
 
 
+def test_raw_rows_are_stored_in_file_and_line_order_across_row_groups(con, tmp_path):
+    """The raw table holds a delivery's rows in file, then line order (what makes reruns
+    bit-identical, with no sort): over several of DuckDB's row groups, on many threads, with parser
+    rejects (their record-number lookup), row faults, a duplicate id and the checks of a code
+    column against the 249 country codes (DuckDB turns a long IN list into a join, which hands
+    rows on out of order)."""
+    con.execute("SET threads = 8")
+    feed = feed_by_name("declarations")
+    rows = rows_of(feed, 600_000)
+    rows[150_000]["partner_country"] = "XX"
+    rows[200_000] = dict(rows[10])  # a duplicate of an earlier declaration of the same file
+    path = write_feed_file(tmp_path, feed, rows[:580_000], name="a.csv")
+    header, *records = path.read_text().rstrip("\n").split("\n")
+    for i in (5, 130_000, 450_000):
+        records.insert(i, "SHORT,row")
+    path.write_text("\n".join([header, *records]) + "\n")
+    write_feed_file(tmp_path, feed, rows[580_000:], name="b.csv")
+
+    result = load(con, tmp_path, feed)
+    assert [(f.rows_read, f.rows_rejected) for f in result.files] == [(580_003, 5), (20_000, 0)]
+    stored = con.execute("SELECT _file, _line FROM raw.declarations ORDER BY rowid").fetchall()
+    assert len(stored) == 600_000 - 2
+    assert stored == sorted(stored)
+
+
 def test_duplicate_ids_within_file_and_across_files(con, tmp_path):
     feed = feed_by_name("declarations")
     rows = rows_of(feed, 2)
@@ -591,6 +616,19 @@ def test_declared_reaches_name_columns_the_loader_can_follow():
                 assert feed_by_name(reach.feed).key, (
                     f"{feed.name}: {reach.feed} has no key to join on"
                 )
+
+
+def test_a_feed_whose_key_may_be_empty_is_refused():
+    """The duplicate check groups rows by key among rows with no fault, so a key must be a
+    required column: an empty key is then a fault of its own, never a group."""
+    with pytest.raises(ValueError, match="feed parcels: its key parcel_id must be a required"):
+        Feed(
+            name="parcels",
+            kind="event",
+            description="",
+            columns=(Column("parcel_id", "text", False, "optional"),),
+            key="parcel_id",
+        )
 
 
 def test_a_register_snapshot_dirties_the_months_its_certificates_changed_from(con, tmp_path):

@@ -141,6 +141,11 @@ class Feed:
     # the dbt source's text for the lineage column _month; empty: derived from the kind
     month_description: str = ""
 
+    def __post_init__(self) -> None:
+        # the loader's duplicate check (ingest.rowchecks.duplicate_key_sql) relies on it
+        if self.key is not None and self.key not in self.required_columns:
+            raise ValueError(f"feed {self.name}: its key {self.key} must be a required column")
+
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]

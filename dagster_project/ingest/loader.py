@@ -29,7 +29,7 @@ from dagster_project.ingest.files import (
     literal_alias,
     scan_file,
 )
-from dagster_project.ingest.rowchecks import local_month_expr, typed_select_sql
+from dagster_project.ingest.rowchecks import duplicate_key_sql, local_month_expr, typed_select_sql
 from dagster_project.warehouse.sql import lit, q
 from dagster_project.ingest.schema import ensure_feed_table, ensure_raw_schema
 
@@ -188,25 +188,31 @@ class _Stage:
         self._classify_parser_errors(errors, accepted_rows, self.scan.long_lines)
 
         # Record number of each parsed row: rowid + 2, shifted past the lines the parser rejected
-        # (those whose `adj` is at most rowid + 2). An equality join on blocks of LINE_BLOCK rows
-        # gives each row the count of earlier blocks' rejects and the list of its own block's: an
-        # ASOF join sorted all of a 10M-row file instead, twice (~100 s of its load).
+        # (those whose `adj` is at most rowid + 2). A variable holds, per block of LINE_BLOCK rows,
+        # the count of earlier blocks' rejects and the list of its own block's; each row looks its
+        # block up by position. An ASOF join sorted all of a 10M-row file instead (~100 s of its
+        # load), and any join may hand rows on out of order: the view must stay a plain scan, so
+        # the rows keep their order (the raw table's order follows from it).
         n_rejected = con.execute(f"SELECT count(*) FROM {self.parser_rejects}").fetchall()[0][0]
         if n_rejected:
             con.execute(
-                f"CREATE TEMP TABLE {self.line_blocks} AS "
+                f"SET VARIABLE {self.line_blocks} = ("
                 f"WITH r AS (SELECT adj, adj // {LINE_BLOCK} AS block FROM {self.parser_rejects}), "
-                f"g AS (SELECT block, count(*) AS n, list(adj) AS adjs FROM r GROUP BY block) "
-                f"SELECT b.range AS block, coalesce(sum(g.n) OVER (ORDER BY b.range "
+                f"g AS (SELECT block, count(*) AS n, list(adj) AS adjs FROM r GROUP BY block), "
+                f"b AS (SELECT b.range AS block, coalesce(sum(g.n) OVER (ORDER BY b.range "
                 f"ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before, g.adjs "
                 f"FROM range(0, ({accepted_rows} + 2) // {LINE_BLOCK} + 1) b "
-                f"LEFT JOIN g ON g.block = b.range"
+                f"LEFT JOIN g ON g.block = b.range) "
+                f"SELECT {{'before': list(before ORDER BY block), 'adjs': list(adjs ORDER BY block)}} "
+                f"FROM b)"
             )
+            blocks = f"getvariable({lit(self.line_blocks)})"
+            block = f"(rowid + 2) // {LINE_BLOCK} + 1"
             con.execute(
                 f"CREATE TEMP VIEW {self.lines_view} AS "
-                f"SELECT f.rowid + 2 + p.before "
-                f"+ coalesce(len(list_filter(p.adjs, lambda a: a <= f.rowid + 2)), 0) AS _line, f.* "
-                f"FROM {self.table} f JOIN {self.line_blocks} p ON p.block = (f.rowid + 2) // {LINE_BLOCK}"
+                f"SELECT rowid + 2 + {blocks}.before[{block}] "
+                f"+ coalesce(len(list_filter({blocks}.adjs[{block}], lambda a: a <= rowid + 2)), 0) "
+                f"AS _line, * FROM {self.table}"
             )
         else:
             con.execute(
@@ -273,8 +279,8 @@ class _Stage:
             )
 
     def select_contract_columns(self) -> str:
-        """This file's rows as `_fidx, _file, _line, <contract columns>` (text)."""
-        parts = [f"{self.idx} AS _fidx", f"{lit(self.spec.name)} AS _file", "_line"]
+        """This file's rows as `_fidx, _line, <contract columns>` (text), in file order."""
+        parts = [f"{self.idx} AS _fidx", "_line"]
         for col in self.feed.columns:
             pos = self.spec.mapping.get(col.name)
             parts.append(
@@ -297,7 +303,7 @@ class _Stage:
             f"DROP VIEW IF EXISTS {self.lines_view}",
             f"DROP TABLE IF EXISTS {self.table}",
             f"DROP TABLE IF EXISTS {self.parser_rejects}",
-            f"DROP TABLE IF EXISTS {self.line_blocks}",
+            f"RESET VARIABLE {self.line_blocks}",
         ):
             self.con.execute(stmt)
 
@@ -404,20 +410,24 @@ def load_feed_month(
             stages.append(stage)
             stage.load()
         present = {c for s in specs for c in s.mapping}
-        union = " UNION ALL ".join(s.select_contract_columns() for s in stages) or (
-            "SELECT 0 AS _fidx, '' AS _file, 0 AS _line, "
-            + ", ".join(f"CAST(NULL AS VARCHAR) AS {q(c.name)}" for c in feed.columns)
-            + " WHERE false"
-        )
-        con.execute(f"CREATE OR REPLACE TEMP VIEW _in AS {union}")
+        # File after file, each in line order: DuckDB keeps the order of a scan through
+        # projections (preserve_insertion_order, which the record numbers already need), and the
+        # row checks hold no join (`rowchecks.in_set`), so `_typed` and the raw table after it come
+        # out in file and line order with no sort.
         con.execute(f"SET TimeZone = {lit(tz)}")
         try:
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE _typed AS "
-                + typed_select_sql(feed, month_lit, tz, code_sets, present)
-            )
+            for n, stage in enumerate(stages):
+                typed = typed_select_sql(
+                    feed, month_lit, tz, code_sets, present, f"({stage.select_contract_columns()})"
+                )
+                con.execute(
+                    ("INSERT INTO _typed " if n else "CREATE OR REPLACE TEMP TABLE _typed AS ")
+                    + typed
+                )
         finally:
             con.execute("SET TimeZone = 'UTC'")
+        if feed.key:
+            con.execute(duplicate_key_sql(feed, "_typed", [s.spec.name for s in stages]))
         hashes = [scan.sha256 for scan in scans]
         check_unchanged(
             delivery, hashes
@@ -427,7 +437,6 @@ def load_feed_month(
     finally:
         for s in stages:
             s.drop()
-        con.execute("DROP VIEW IF EXISTS _in")
         con.execute("DROP TABLE IF EXISTS _typed")
         links.cleanup()
 
@@ -481,12 +490,14 @@ def _write_month(
             dirty.update(r[0] for r in con.execute(old_dirty).fetchall() if r[0] is not None)
 
         con.execute(f"DELETE FROM {table} WHERE _month = {m}")
-        # In file and line order: the same files always give the same table, row for row, so sums
-        # over it (and the KPIs) come out bit-identical on a rerun.
-        con.execute(
-            f"INSERT INTO {table} ({cols}, _month, _file, _line, _loaded_at) "
-            f"SELECT {cols}, {m}, _file, _line, {at} FROM _typed WHERE _fault IS NULL ORDER BY _fidx, _line"
-        )
+        # In file and line order, as `_typed` holds them: the same files always give the same
+        # table, row for row, so sums over it (and the KPIs) come out bit-identical on a rerun.
+        for s in stages:
+            con.execute(
+                f"INSERT INTO {table} ({cols}, _month, _file, _line, _loaded_at) "
+                f"SELECT {cols}, {m}, {lit(s.spec.name)}, _line, {at} FROM _typed "
+                f"WHERE _fidx = {s.idx} AND _fault IS NULL"
+            )
         new_dirty = touched_months_sql(feed, tz, f"(SELECT * FROM {table} WHERE _month = {m})")
         if new_dirty:
             dirty.update(r[0] for r in con.execute(new_dirty).fetchall() if r[0] is not None)
@@ -494,7 +505,7 @@ def _write_month(
         con.execute(f"DELETE FROM raw.rejects WHERE feed = {lit(feed.name)} AND month = {m}")
         for s in stages:
             con.execute(
-                f"INSERT INTO raw.rejects SELECT {lit(feed.name)}, {m}, t._file, t._line, t._fault_column, t._fault, "
+                f"INSERT INTO raw.rejects SELECT {lit(feed.name)}, {m}, {lit(s.spec.name)}, t._line, t._fault_column, t._fault, "
                 f"{s.raw_text_expr()}, {at} FROM _typed t JOIN {s.lines_view} f ON f._line = t._line "
                 f"WHERE t._fidx = {s.idx} AND t._fault IS NOT NULL ORDER BY t._line"
             )

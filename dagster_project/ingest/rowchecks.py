@@ -1,22 +1,36 @@
 """Row checks as SQL, generated from the feed contract.
 
-`typed_select_sql` turns the all-text rows of a feed-month (relation `_in`:
-`_fidx`, `_file`, `_line` and one VARCHAR per contract column) into typed
-columns plus `_fault_column` / `_fault` for the first fault of the row, in
-contract order: each column's own checks, then the cross-column rules, then
-the anchor month, then duplicate ids. The query runs with the DuckDB session
-time zone set to the administration's, so naive timestamps are read as local
-time and timestamps with an offset are converted; both are stored as UTC.
+`typed_select_sql` turns the all-text rows of one file (`_fidx`, `_line` and
+one VARCHAR per contract column) into typed columns plus `_fault_column` /
+`_fault` for the first fault of the row, in contract order: each column's own
+checks, then the cross-column rules, then the anchor month. Duplicate ids come
+last, once every file of the delivery is typed (`duplicate_key_sql`). The query
+runs with the DuckDB session time zone set to the administration's, so naive
+timestamps are read as local time and timestamps with an offset are converted;
+both are stored as UTC.
 """
 
 from __future__ import annotations
 
 from dagster_project.contract import Column, Feed, RowRule
 from dagster_project.contract.countries import ISO_3166_ALPHA2
-from dagster_project.warehouse.sql import in_list, lit, q
+from dagster_project.warehouse.sql import list_lit, lit, q
 
 TRUE_WORDS = ("true", "1", "y", "yes")
 FALSE_WORDS = ("false", "0", "n", "no")
+
+
+def in_set(expr: str, values) -> str:
+    """`expr IN (values)` with SQL's NULL semantics, as a lookup in an ENUM of the values.
+
+    Not a plain IN list: DuckDB turns a long one (the 249 country codes) into a join, and a join
+    may hand rows on out of order, where the row checks must keep the file's order."""
+    if not values:
+        return f"({expr} IN (NULL))"
+    return (
+        f"CASE WHEN {expr} IS NULL THEN NULL "
+        f"ELSE try_cast({expr} AS ENUM({', '.join(lit(v) for v in sorted(values))})) IS NOT NULL END"
+    )
 
 
 def _v(col: Column) -> str:
@@ -36,8 +50,8 @@ def typed_expr(col: Column) -> str:
         return f"try_cast({v} AS DOUBLE)"
     if col.type == "bool":
         return (
-            f"CASE WHEN lower({v}) IN {in_list(TRUE_WORDS)} THEN true "
-            f"WHEN lower({v}) IN {in_list(FALSE_WORDS)} THEN false END"
+            f"CASE WHEN {in_set(f'lower({v})', TRUE_WORDS)} THEN true "
+            f"WHEN {in_set(f'lower({v})', FALSE_WORDS)} THEN false END"
         )
     if col.type == "timestamp":
         # session TimeZone = administration zone: naive text is local, offsets are honoured
@@ -78,14 +92,14 @@ def column_checks(col: Column, code_sets: dict[str, frozenset[str]]) -> list[tup
         label = "|".join(col.codes) if col.codes else col.codes_from
         checks.append(
             (
-                f"{t} NOT IN {in_list(codes) if codes else '(NULL)'}",
+                f"NOT {in_set(t, codes)}",
                 f"code outside its set ({label})",
             )
         )
     if col.type == "country":
         checks.append(
             (
-                f"{t} NOT IN {in_list(ISO_3166_ALPHA2)}",
+                f"NOT {in_set(t, ISO_3166_ALPHA2)}",
                 "not an assigned ISO 3166-1 alpha-2 country code",
             )
         )
@@ -106,23 +120,14 @@ def rule_check(rule: RowRule) -> str:
     if rule.kind == "not_above":
         return f"{c} > {o}"
     if rule.kind == "required_unless":
-        return f"{c} IS NULL AND {o} NOT IN {in_list(rule.codes)}"
+        return f"{c} IS NULL AND NOT {in_set(o, rule.codes)}"
     if rule.kind == "required_when":
-        return f"{c} IS NULL AND {o} IN {in_list(rule.codes)}"
+        return f"{c} IS NULL AND {in_set(o, rule.codes)}"
     raise ValueError(rule.kind)
 
 
 def local_month_expr(utc_ts: str, tz: str) -> str:
     return f"CAST(date_trunc('month', timezone({lit(tz)}, timezone('UTC', {utc_ts}))) AS DATE)"
-
-
-def _fault_case(cases: list[tuple[str, str, str]]) -> tuple[str, str]:
-    """Two CASE expressions (column, reason) taking the first matching condition."""
-    if not cases:
-        return "CAST(NULL AS VARCHAR)", "CAST(NULL AS VARCHAR)"
-    col_case = "CASE " + " ".join(f"WHEN {cond} THEN {lit(col)}" for cond, col, _ in cases) + " END"
-    why_case = "CASE " + " ".join(f"WHEN {cond} THEN {lit(why)}" for cond, _, why in cases) + " END"
-    return col_case, why_case
 
 
 def typed_select_sql(
@@ -131,8 +136,14 @@ def typed_select_sql(
     tz: str,
     code_sets: dict[str, frozenset[str]],
     present_columns: set[str],
+    source: str = "_in",
 ) -> str:
-    """SELECT producing typed columns, lineage and the first fault of each row from `_in`."""
+    """SELECT producing `_fidx`, `_line`, the typed columns and the first fault of each row
+    (`_fault_column`, `_fault`) from `source`.
+
+    Row by row only, so it keeps the order of `source`: duplicate ids are marked afterwards
+    (`duplicate_key_sql`). Each condition is evaluated once, into the number of the row's first
+    fault, which then picks its column and reason from two lists."""
     text_cols = ", ".join(
         f"nullif(trim({q(c.name)}), '') AS {_v(c)}"
         if c.name in present_columns
@@ -156,34 +167,44 @@ def typed_select_sql(
                 "anchor outside partition month",
             )
         )
-    fault_col, fault_why = _fault_case(cases)
-
-    key_dup = ""
-    key_cols = ""
-    if feed.key:
-        k = q(feed.key)
-        key_cols = (
-            f", row_number() OVER (PARTITION BY {k}, (_fault IS NULL) ORDER BY _fidx, _line) AS _dup_rank"
-            f", first_value(_file) OVER (PARTITION BY {k}, (_fault IS NULL) ORDER BY _fidx, _line) AS _first_file"
-            f", first_value(_line) OVER (PARTITION BY {k}, (_fault IS NULL) ORDER BY _fidx, _line) AS _first_line"
+    if cases:
+        fault_no = (
+            "CASE "
+            + " ".join(f"WHEN {cond} THEN {i}" for i, (cond, _, _) in enumerate(cases, 1))
+            + " END"
         )
-        key_dup = (
-            f"WHEN _fault IS NULL AND _dup_rank > 1 THEN 'duplicate ' || {lit(feed.key)} || "
-            f"' (first at ' || _first_file || ' line ' || _first_line || ')' "
-        )
-
+        fault_col = f"{list_lit([c for _, c, _ in cases])}[_fault_no]"
+        fault_why = f"{list_lit([w for _, _, w in cases])}[_fault_no]"
+    else:
+        fault_no = "CAST(NULL AS INTEGER)"
+        fault_col = fault_why = "CAST(NULL AS VARCHAR)"
+    columns = ", ".join(q(c.name) for c in feed.columns)
     return f"""
 WITH texts AS (
-    SELECT _fidx, _file, _line, {text_cols} FROM _in
+    SELECT _fidx, _line, {text_cols} FROM {source}
 ), typed AS (
     SELECT *, {typed_cols} FROM texts
 ), checked AS (
-    SELECT *, {fault_col} AS _fault_column, {fault_why} AS _fault FROM typed
-), ranked AS (
-    SELECT * {key_cols} FROM checked
+    SELECT *, {fault_no} AS _fault_no FROM typed
 )
-SELECT * EXCLUDE (_fault, _fault_column),
-    CASE WHEN _fault IS NOT NULL THEN _fault_column {"WHEN _fault IS NULL AND _dup_rank > 1 THEN " + lit(feed.key) if feed.key else ""} END AS _fault_column,
-    CASE WHEN _fault IS NOT NULL THEN _fault {key_dup}END AS _fault
-FROM ranked
+SELECT _fidx, _line, {columns}, {fault_col} AS _fault_column, {fault_why} AS _fault
+FROM checked
 """
+
+
+def duplicate_key_sql(feed: Feed, table: str, files: list[str]) -> str:
+    """UPDATE marking, in `table` (the typed rows of a delivery), every row whose key an earlier
+    row of the delivery (by file, then line) already holds: the first one stands. Only rows with
+    no other fault count, on both sides. A GROUP BY finds the few duplicated keys; the key is a
+    required column, so no NULL key is left among rows with no fault."""
+    k = q(feed.key)
+    names = list_lit(files)
+    return (
+        f"UPDATE {table} SET _fault_column = {lit(feed.key)}, "
+        f"_fault = 'duplicate ' || {lit(feed.key)} || ' (first at ' || {names}[d.first._fidx + 1] "
+        f"|| ' line ' || d.first._line || ')' "
+        f"FROM (SELECT {k} AS _k, min({{'_fidx': _fidx, '_line': _line}}) AS first FROM {table} "
+        f"WHERE _fault IS NULL GROUP BY {k} HAVING count(*) > 1) d "
+        f"WHERE {table}.{k} = d._k AND {table}._fault IS NULL "
+        f"AND {{'_fidx': {table}._fidx, '_line': {table}._line}} > d.first"
+    )

@@ -16,3 +16,8 @@ def lit(value: str) -> str:
 def in_list(values) -> str:
     """`(lit, lit, ...)` of the values, sorted."""
     return "(" + ", ".join(lit(v) for v in sorted(values)) + ")"
+
+
+def list_lit(values) -> str:
+    """`[lit, lit, ...]` of the values, in their order (a list literal; SQL indexes it from 1)."""
+    return "[" + ", ".join(lit(v) for v in values) + "]"
