@@ -118,7 +118,7 @@ def _size(env: dict[str, str], name: str, default: str) -> str:
 
 # ---- run safety: resources, alerts, quality Data Docs -------------------------------------------
 MEMORY_SHARE = (
-    8  # with no CUSTOMS_KPI_MEMORY_LIMIT, DuckDB may take an eighth of the machine's memory
+    9  # with no CUSTOMS_KPI_MEMORY_LIMIT, DuckDB may take a ninth of the machine's memory
 )
 MEMORY_HINT = "a DuckDB memory limit such as 4GB, 1500MiB or 25%"
 KEEP_QUALITY_RUNS = 10
@@ -141,10 +141,10 @@ def machine_memory() -> int:
 
 
 def default_memory_limit() -> str:
-    """DuckDB's limit when none is set: an eighth of the machine's memory, in MiB. The pipeline
+    """DuckDB's limit when none is set: a ninth of the machine's memory, in MiB. The pipeline
     process and dbt's child never hold DuckDB at the same time (the work file takes one writer,
     and the dbt step closes its connection before dbt starts), so each may use all of it; what
-    the processes hold besides DuckDB's buffers (Python, Dagster, dbt, ~0.7-0.8 GiB at 10M
+    the processes hold besides DuckDB's buffers (Python, Dagster, dbt, ~1.1 GiB at 10M
     declarations) comes on top, so that a run stays within about a sixth of the machine."""
     return f"{max(machine_memory() // MEMORY_SHARE // 2**20, 64)}MiB"
 
@@ -367,7 +367,7 @@ class Settings:
 
     @property
     def duckdb_memory_limit(self) -> str:
-        """CUSTOMS_KPI_MEMORY_LIMIT, or an eighth of the machine's memory."""
+        """CUSTOMS_KPI_MEMORY_LIMIT, or a ninth of the machine's memory."""
         return self.memory_limit or default_memory_limit()
 
     @property

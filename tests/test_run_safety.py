@@ -270,15 +270,15 @@ def duckdb_shows(memory_limit: str) -> str:
         return con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
 
 
-def test_with_no_setting_the_pipeline_and_dbt_get_an_eighth_of_the_memory(tmp_path):
+def test_with_no_setting_the_pipeline_and_dbt_get_a_ninth_of_the_memory(tmp_path):
     from dagster_project.settings import DBT_DIR, machine_memory
     from dagster_project.warehouse.db import connect
 
     settings = make_settings(tmp_path)
     assert settings.memory_limit is None
-    eighth = f"{machine_memory() // 8 // 2**20}MiB"
-    assert settings.duckdb_memory_limit == eighth
-    expected = (duckdb_shows(eighth), str(settings.work_dir / "tmp"))
+    ninth = f"{machine_memory() // 9 // 2**20}MiB"
+    assert settings.duckdb_memory_limit == ninth
+    expected = (duckdb_shows(ninth), str(settings.work_dir / "tmp"))
 
     con = connect(settings.work_db, settings)
     try:
