@@ -136,7 +136,7 @@ def typed_select_sql(
     tz: str,
     code_sets: dict[str, frozenset[str]],
     present_columns: set[str],
-    source: str = "_in",
+    source: str,
 ) -> str:
     """SELECT producing `_fidx`, `_line`, the typed columns and the first fault of each row
     (`_fault_column`, `_fault`) from `source`.
