@@ -231,8 +231,8 @@ def test_line_numbers_after_parser_rejects_across_many_blocks(con, tmp_path):
 
 
 def test_raw_rows_are_stored_in_file_and_line_order_across_row_groups(con, tmp_path):
-    """The raw table holds a delivery's rows in file, then line order (what makes reruns
-    bit-identical, with no sort): over several of DuckDB's row groups, on many threads, with parser
+    """The raw table holds a delivery's rows in file, then line order (the same files give the
+    same table, row for row, with no sort): over several of DuckDB's row groups, on many threads, with parser
     rejects (their record-number lookup), row faults, a duplicate id and the checks of a code
     column against the 249 country codes (DuckDB turns a long IN list into a join, which hands
     rows on out of order)."""

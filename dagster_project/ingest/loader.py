@@ -491,7 +491,8 @@ def _write_month(
 
         con.execute(f"DELETE FROM {table} WHERE _month = {m}")
         # In file and line order, as `_typed` holds them: the same files always give the same
-        # table, row for row, so sums over it (and the KPIs) come out bit-identical on a rerun.
+        # table, row for row. (The KPIs built on it may still differ in their last bits between
+        # two builds: DuckDB sums floats in parallel, in no fixed order.)
         for s in stages:
             con.execute(
                 f"INSERT INTO {table} ({cols}, _month, _file, _line, _loaded_at) "
