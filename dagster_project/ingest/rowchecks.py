@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dagster_project.contract import Column, Feed, RowRule
 from dagster_project.contract.countries import ISO_3166_ALPHA2
-from dagster_project.warehouse.sql import list_lit, lit, q
+from dagster_project.warehouse.sql import in_list, list_lit, lit, q
 
 TRUE_WORDS = ("true", "1", "y", "yes")
 FALSE_WORDS = ("false", "0", "n", "no")
@@ -29,7 +29,7 @@ def in_set(expr: str, values) -> str:
         return f"({expr} IN (NULL))"
     return (
         f"CASE WHEN {expr} IS NULL THEN NULL "
-        f"ELSE try_cast({expr} AS ENUM({', '.join(lit(v) for v in sorted(values))})) IS NOT NULL END"
+        f"ELSE try_cast({expr} AS ENUM{in_list(values)}) IS NOT NULL END"
     )
 
 
