@@ -222,6 +222,11 @@ def _spark_conf(env: dict[str, str], name: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _relative_to(path: Path, base: Path) -> str:
+    """`path` relative to `base` when it lies under it, else as it is."""
+    return str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
+
+
 def java_executable() -> str | None:
     """The `java` Spark starts: $JAVA_HOME/bin/java, else the first on the PATH."""
     home = os.environ.get("JAVA_HOME")
@@ -475,10 +480,13 @@ class Settings:
         a target left in the calling environment never picks it."""
         env = {
             "CUSTOMS_KPI_DBT_TARGET": "work",
-            "CUSTOMS_KPI_WORK_DB": str(self.work_db),
+            # dbt runs in the work dir (transform/child.py) and the paths are relative to it, so
+            # that the profile, and with it dbt's partial parse, is the same in every data dir
+            "CUSTOMS_KPI_DBT_CWD": str(self.work_dir),
+            "CUSTOMS_KPI_WORK_DB": _relative_to(self.work_db, self.work_dir),
             "CUSTOMS_KPI_TZ": self.tz,
             "CUSTOMS_KPI_MEMORY_LIMIT": self.duckdb_memory_limit,
-            "CUSTOMS_KPI_DUCKDB_TEMP_DIR": str(self.duckdb_temp_dir),
+            "CUSTOMS_KPI_DUCKDB_TEMP_DIR": _relative_to(self.duckdb_temp_dir, self.work_dir),
         }
         if self.threads:
             env["CUSTOMS_KPI_THREADS"] = str(self.threads)

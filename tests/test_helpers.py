@@ -220,5 +220,7 @@ def test_a_dbt_command_outside_a_step_gets_its_own_target(tmp_path, monkeypatch)
     s = Settings.from_env({"CUSTOMS_KPI_DATA_DIR": str(tmp_path)})
     env = s.dbt_process_env(engine="duckdb")
     assert env["CUSTOMS_KPI_DBT_TARGET"] == "work" and env["SOME_OTHER_VARIABLE"] == "kept"
-    assert env["CUSTOMS_KPI_WORK_DB"] == str(s.work_db)
+    # dbt runs in the work dir, where the profile's relative paths name the data dir's files
+    assert Path(env["CUSTOMS_KPI_DBT_CWD"], env["CUSTOMS_KPI_WORK_DB"]) == s.work_db
+    assert Path(env["CUSTOMS_KPI_DBT_CWD"], env["CUSTOMS_KPI_DUCKDB_TEMP_DIR"]) == s.duckdb_temp_dir
     assert s.dbt_docs_dir.parent == s.dbt_target_dir("duckdb").parent

@@ -163,6 +163,9 @@ def test_backfill_in_one_run_equals_month_by_month_runs(world, tmp_path):
         outcome = run_pipeline(monthly, month_from=month, month_to=month, out=io.StringIO())
         assert outcome.success, outcome.failures
         inodes.append(page_inodes(monthly))
+    # This data dir's first build parsed only what changed since the world's build (same settings,
+    # same checkout), not the whole project: the profile's paths are relative to the work dir.
+    assert dbt_parses(monthly) == ["partial", "partial"]
     one_run, by_month = published(settings), published(monthly)
     for table in COMPARED:
         assert (
@@ -189,6 +192,18 @@ def test_backfill_in_one_run_equals_month_by_month_runs(world, tmp_path):
     write_report(monthly.published_db, monthly.marts_dir / "report")
     assert not page_inodes(monthly).items() & inodes[1].items()
     assert explanation_pages(monthly) == explanation_pages(settings)
+
+
+def dbt_parses(settings) -> list[str]:
+    """How each `dbt build` of the data dir parsed the project: `full` or `partial` (dbt.log)."""
+    parses = []
+    for line in (settings.dbt_target_dir("duckdb") / "dbt.log").read_text().splitlines():
+        name = json.loads(line)["info"]["name"] if line.startswith("{") else ""
+        if name == "StateCheckVarsHash":
+            parses.append("partial")
+        elif name in ("UnableToPartialParse", "PartialParsingNotEnabled") and parses:
+            parses[-1] = "full"
+    return parses
 
 
 def page_inodes(settings) -> dict[str, int]:

@@ -17,10 +17,17 @@ from dagster_dbt import (
 from dagster_project.ingest.schema import ensure_raw_schema
 from dagster_project.quality.ledger import write_gate_states
 from dagster_project.runtime import context_months, patched_environ
+from dagster_project.settings import DBT_DIR
 from dagster_project.transform.args import dbt_build_args
 from dagster_project.transform.child import DBT_CHILD
 from dagster_project.transform.lake import export_lake, lake_env, marts_from_spark
-from dagster_project.transform.project import dbt_project, ensure_manifest
+from dagster_project.transform.project import (
+    dbt_project,
+    ensure_manifest,
+    keep_partial_parse,
+    seed_partial_parse,
+)
+from dagster_project.transform.resource import CustomsDbtCliResource
 from dagster_project.transform.window import build_window
 from dagster_project.warehouse.db import work_db
 from dagster_project.warehouse.resource import WarehouseResource
@@ -127,14 +134,17 @@ def build_dbt_assets(partitions: PartitionsDefinition):
                 f"rebuilding months [{window.month_from:%Y-%m}, {window.month_to:%Y-%m}) ({window.months()} month(s))"
                 f" on {settings.engine}"
             )
-        with patched_environ({**settings.dbt_env(), **lake_env(lake)}):
+        env = {**settings.dbt_env(), **lake_env(lake)}
+        # each data dir and engine its own partial parse, run results and log; a data dir's first
+        # build starts from the last partial parse of a build with the same dbt environment
+        target = settings.dbt_target_dir()
+        seed_partial_parse(target, env)
+        with patched_environ(env):
             invocation = dbt.cli(
-                dbt_build_args(full_refresh=full_refresh),
-                context=context,
-                # each data dir and engine its own partial parse, run results and log
-                target_path=settings.dbt_target_dir(),
+                dbt_build_args(full_refresh=full_refresh), context=context, target_path=target
             )
             yield from invocation.stream()
+        keep_partial_parse(target, env)
         if settings.engine == "spark":
             counts = marts_from_spark(settings)
             context.log.info(
@@ -145,11 +155,15 @@ def build_dbt_assets(partitions: PartitionsDefinition):
     return customs_dbt_models
 
 
-def dbt_resource() -> DbtCliResource:
+def dbt_resource() -> CustomsDbtCliResource:
     """dbt from this interpreter's environment (.venv/bin/dbt), whatever the PATH, started through
-    `customs-kpi-dbt` so that it ends with the run's process (transform/child.py)."""
-    return DbtCliResource(
-        project_dir=dbt_project(), dbt_executable=str(Path(sys.executable).with_name(DBT_CHILD))
+    `customs-kpi-dbt` so that it ends with the run's process (transform/child.py), and without
+    dagster-dbt's start-up costs (transform/resource.py)."""
+    return CustomsDbtCliResource(
+        project_dir=dbt_project(),
+        # dbt runs in the data dir's work dir (transform/child.py): named, not looked up there
+        profiles_dir=str(DBT_DIR),
+        dbt_executable=str(Path(sys.executable).with_name(DBT_CHILD)),
     )
 
 

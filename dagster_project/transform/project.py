@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from dagster_dbt import DbtProject
 
 from dagster_project.settings import DBT_DIR
-from dagster_project.transform.child import DBT_CHILD
+from dagster_project.transform.child import DBT_CHILD, DBT_CWD_ENV
 
 TARGET_DIR = DBT_DIR / "target"
+PARTIAL_PARSE = "partial_parse.msgpack"
+# The partial parse of the last build per dbt environment, shared by the data dirs of a checkout.
+PARSE_CACHE_DIR = TARGET_DIR / "partial-parse"
 PARSE_INPUTS = (
     "dbt_project.yml",
     "profiles.yml",
@@ -110,3 +117,39 @@ def run_dbt(args: list[str], env: dict[str, str], *, target_path: Path = TARGET_
         raise RuntimeError(
             f"dbt {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
         )
+
+
+def _parse_cache_file(env: Mapping[str, str]) -> Path:
+    """The cache entry of a dbt environment (`Settings.dbt_env()`): every value the profile and
+    the models read, except the directory dbt runs in (the data dir's work dir)."""
+    values = {k: v for k, v in env.items() if k != DBT_CWD_ENV}
+    digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
+    return PARSE_CACHE_DIR / f"{digest[:16]}.msgpack"
+
+
+def _copy_atomically(source: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, dest)  # a reader sees the old file or the new one, never half of one
+
+
+def seed_partial_parse(target_path: Path, env: Mapping[str, str]) -> bool:
+    """Before a data dir's first build: its target gets the partial parse another data dir's build
+    left with the same dbt environment, so that dbt parses only what changed since (~3 s idle,
+    ~15 s on a loaded machine, instead of the whole project). dbt checks the file itself (its
+    version, the profile's connection values, the vars, every file's checksum and the env vars a
+    file read) and parses in full whatever it cannot reuse. True when a file was seeded."""
+    mine = target_path / PARTIAL_PARSE
+    cached = _parse_cache_file(env)
+    if mine.exists() or not cached.is_file():
+        return False
+    _copy_atomically(cached, mine)
+    return True
+
+
+def keep_partial_parse(target_path: Path, env: Mapping[str, str]) -> None:
+    """After a build: its partial parse becomes the cache entry of its dbt environment."""
+    mine = target_path / PARTIAL_PARSE
+    if mine.is_file():
+        _copy_atomically(mine, _parse_cache_file(env))
