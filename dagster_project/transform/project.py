@@ -134,18 +134,16 @@ def _copy_atomically(source: Path, dest: Path) -> None:
     os.replace(tmp, dest)  # a reader sees the old file or the new one, never half of one
 
 
-def seed_partial_parse(target_path: Path, env: Mapping[str, str]) -> bool:
+def seed_partial_parse(target_path: Path, env: Mapping[str, str]) -> None:
     """Before a data dir's first build: its target gets the partial parse another data dir's build
     left with the same dbt environment, so that dbt parses only what changed since (~3 s idle,
     ~15 s on a loaded machine, instead of the whole project). dbt checks the file itself (its
     version, the profile's connection values, the vars, every file's checksum and the env vars a
-    file read) and parses in full whatever it cannot reuse. True when a file was seeded."""
+    file read) and parses in full whatever it cannot reuse."""
     mine = target_path / PARTIAL_PARSE
     cached = _parse_cache_file(env)
-    if mine.exists() or not cached.is_file():
-        return False
-    _copy_atomically(cached, mine)
-    return True
+    if not mine.exists() and cached.is_file():
+        _copy_atomically(cached, mine)
 
 
 def keep_partial_parse(target_path: Path, env: Mapping[str, str]) -> None:

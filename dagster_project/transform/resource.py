@@ -9,8 +9,9 @@ things this project does not use:
 * it builds a dbt adapter in the Dagster process (profile, project, the macros of dbt-duckdb),
   which only `fetch_column_metadata` / `fetch_row_counts` need. The assets call neither.
 
-Both hooks are dagster-dbt's own (0.29.x, pinned); `tests/test_resources.py` checks that the
-version is the installed one and that a build still streams every node's event.
+Both hooks are dagster-dbt's own (0.29.x, pinned); `tests/test_resources.py` checks that they
+still exist there and that the version is the one `dbt --version` reports. Every pipeline test's
+build streams its nodes' events through this resource.
 """
 
 from __future__ import annotations
