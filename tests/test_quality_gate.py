@@ -522,6 +522,33 @@ def test_data_docs_are_written_for_the_run(settings):
     assert len(pages) == 1 and "row_count_ratio" in pages[0].read_text(encoding="utf-8")
 
 
+def test_the_data_docs_of_a_run_compile_each_template_once(settings, monkeypatch):
+    """GX builds new Jinja environments for every validation it renders: each feed's Data Docs
+    compiled the same ~50 templates again, about 2 s a run (quality/docs_views.py)."""
+    import jinja2
+
+    compiled: list[str | None] = []
+    compile_template = jinja2.Environment.compile
+
+    def counting(self, source, name=None, filename=None, raw=False, defer_init=False):
+        compiled.append(name)
+        return compile_template(self, source, name, filename, raw, defer_init)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    three_clean_months(settings)
+    deliver(settings, LANES, JAN, lanes(JAN, 80))
+    gate(settings, DECL, [JAN, FEB, MAR], data_docs=True)
+    first = len(compiled)
+    gate(settings, LANES, [JAN], data_docs=True)
+    assert compiled[first:] == []  # the second feed's pages: every template compiled already
+    site = settings.marts_dir / "quality" / "test-run"
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert "declarations" in index and "lanes" in index
+    for feed in ("declarations", "lanes"):
+        (page,) = (site / "validations" / feed).rglob("*.html")
+        assert "Overview" in page.read_text(encoding="utf-8")
+
+
 # ---- thresholds that fit small feeds ---------------------------------------------------------------
 
 MANUAL = feed_by_name("manual")

@@ -4,6 +4,7 @@
 * `suites`   — the suite files in `expectations/` (rendered from `metrics`, thresholds kept)
 * `compute`  — the metrics computed inside DuckDB (aggregates only) and offending-row samples
 * `validate` — the suites evaluated by Great Expectations on the small metrics frame, Data Docs
+* `docs_views` — GX's Data Docs views with their templates compiled once per process
 * `ledger`   — quality results in `raw.load_audit`, operator overrides, and what the dbt build
   withholds (`gate_states`, written to `meta.quality_gate` before each build)
 * `checks`   — the Dagster asset checks: one per feed (the build waits for it), and

@@ -104,6 +104,8 @@ def _context(run_name: str, docs_dir: Path | None):
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    from dagster_project.quality.docs_views import site_views
+
     key = f"{run_name}|{docs_dir}"
     with _lock:
         ctx = _contexts.get(key)
@@ -112,6 +114,7 @@ def _context(run_name: str, docs_dir: Path | None):
             ctx = gx.get_context(mode="ephemeral")
             ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
             if docs_dir is not None:
+                page_view, index_view = site_views()  # GX's views, templates compiled once
                 ctx.add_data_docs_site(
                     site_name=SITE_NAME,
                     site_config={
@@ -120,7 +123,14 @@ def _context(run_name: str, docs_dir: Path | None):
                             "class_name": "TupleFilesystemStoreBackend",
                             "base_directory": str(docs_dir),
                         },
-                        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                        "site_section_builders": {
+                            section: {"view": page_view}
+                            for section in ("expectations", "validations", "profiling")
+                        },
+                        "site_index_builder": {
+                            "class_name": "DefaultSiteIndexBuilder",
+                            "view": index_view,
+                        },
                     },
                 )
             ctx.data_sources.add_pandas("metrics")
