@@ -551,7 +551,6 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     measures = {k: Measure(k) for k in ("floor", "project", "pandas")}
-    b = measures["project"]
     for i in range(args.repeat):
         for name, fn in (
             ("floor", bench.floor),
@@ -572,7 +571,9 @@ def main(argv: list[str] | None = None) -> int:
         if hist_size != args.declarations:
             hist_raw = bench.work / f"raw_{hist_size}"
             generate(hist_raw, max(loads) + 1, hist_size, args.clean)
-        history = bench.history(hist_raw, loads, first=b if hist_raw == raw else None)
+        history = bench.history(
+            hist_raw, loads, first=measures["project"] if hist_raw == raw else None
+        )
         for n, (backfill, m) in history.items():
             print(
                 f"  history N={n}: "

@@ -243,7 +243,7 @@ def build_bi_world(tmp_path_factory) -> BiWorld:
     from dagster_project.generate.synth import generate
     from dagster_project.pipeline import run_pipeline
     from dagster_project.publish.publisher import open_published
-    from tests.conftest import make_settings
+    from tests.conftest import CLI, make_settings
 
     data = tmp_path_factory.mktemp("bi")
     settings = make_settings(data)
@@ -297,7 +297,7 @@ def build_bi_world(tmp_path_factory) -> BiWorld:
         env.update(settings.as_env())
         started = time.time()
         run = subprocess.run(
-            [str(Path(sys.executable).with_name("customs-kpi")), "run"],
+            [str(CLI), "run"],
             env=env,
             capture_output=True,
             text=True,

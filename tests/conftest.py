@@ -19,6 +19,10 @@ if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
     _main.__file__ = "<pytest-xdist worker>"
 
 
+# The project's command in this interpreter's environment (.venv/bin/customs-kpi), whatever the PATH.
+CLI = Path(sys.executable).with_name("customs-kpi")
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

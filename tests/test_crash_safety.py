@@ -16,7 +16,6 @@ import queue
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -27,11 +26,10 @@ import pytest
 from dagster_project.contract import FEEDS
 from dagster_project.generate.synth import generate
 from dagster_project.pipeline import run_pipeline
-from tests.conftest import make_settings, sha256
+from tests.conftest import CLI, make_settings, sha256
 
 pytestmark = pytest.mark.slow
 
-CLI = Path(sys.executable).with_name("customs-kpi")
 FEEDS_DIRS = tuple(f.name for f in FEEDS)
 COMPARED = ("fct_declarations", "kpi_monthly", "trs_monthly")
 

@@ -30,7 +30,7 @@ from dagster_project.operations.status import collect_status, render_status
 from dagster_project.partitions import monthly_partitions
 from dagster_project.runtime import patched_environ
 from dagster_project.settings import Settings, SettingsError
-from tests.conftest import make_settings
+from tests.conftest import CLI, make_settings
 from tests.feed_rows import CODE_SETS, MONTH, numbered, write_feed_file
 
 TICKETS = feed_by_name("tickets")
@@ -718,7 +718,7 @@ def test_history_before_2020_loads_from_the_first_month_setting(tmp_path):
     # the default first month refuses the folders, by name, on the command line
     env = {**settings.as_env(), "PATH": "/usr/bin:/bin", "CUSTOMS_KPI_FIRST_MONTH": "2020-01"}
     proc = subprocess.run(
-        [str(Path(sys.executable).with_name("customs-kpi")), "run"],
+        [str(CLI), "run"],
         env=env,
         capture_output=True,
         text=True,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser import dump_dom, screenshot
-from tests.conftest import make_settings
+from tests.conftest import CLI, make_settings
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +47,7 @@ def test_dev_ui_shows_lineage_and_stops_cleanly(tmp_path):
     env = {**os.environ, **settings.as_env()}
     log = (tmp_path / "dev.log").open("w")
     proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("customs-kpi")), "dev", "--port", str(port)],
+        [str(CLI), "dev", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -9,9 +9,7 @@ import math
 import os
 import shutil
 import subprocess
-import sys
 from datetime import date
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -22,7 +20,7 @@ from dagster_project.pipeline import run_pipeline
 from dagster_project.publish.publisher import open_published
 from tests.bi_world import cli_query
 from tests.evidence_check import recompute_every_kpi
-from tests.conftest import make_settings
+from tests.conftest import CLI, make_settings
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +42,6 @@ GROUP_VIEWS = (
     "release_time",
     "sla",
 )
-CLI = Path(sys.executable).with_name("customs-kpi")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -18,11 +17,10 @@ import pytest
 
 from dagster_project.generate.synth import generate
 from dagster_project.publish.publisher import IDENTITY_FEEDS
-from tests.conftest import make_settings
+from tests.conftest import CLI, make_settings
 
 pytestmark = pytest.mark.slow
 
-CLI = Path(sys.executable).with_name("customs-kpi")
 MONTHS = ("2024-06", "2024-07")
 
 

@@ -8,7 +8,6 @@ import io
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from contextlib import contextmanager
 from datetime import date
@@ -19,11 +18,10 @@ import pytest
 
 from dagster_project.pipeline import run_pipeline
 from dagster_project.settings import PROJECT_ROOT, Settings, SettingsError
-from tests.conftest import make_settings
+from tests.conftest import CLI, make_settings
 from tests.engine_compare import compare_marts
 
 SAMPLE = PROJECT_ROOT / "data" / "raw"
-CLI = Path(sys.executable).with_name("customs-kpi")
 FIRST_MONTHS = ("2024-01", "2024-02", "2024-03")
 ADDED_MONTH = "2024-04"
 SPARK = {
@@ -49,7 +47,7 @@ def run(settings: Settings, **kwargs) -> None:
 @contextmanager
 def running_beside(settings: Settings, *args: str):
     """`customs-kpi run ARGS` on `settings` in a child process while the block runs, waited for
-    at its end. The Spark build waits on Spark far more than it computes (about a core's third
+    at its end. The Spark build waits on Spark far more than it computes (about half a core
     in use): the DuckDB build it is compared with fills that time instead of following it."""
     with tempfile.TemporaryFile("w+") as log:  # not a pipe: a full one would stop the child
         proc = subprocess.Popen(

@@ -11,30 +11,25 @@ differs, so the cache cannot serve a stale page.
 
 from __future__ import annotations
 
-import threading
-
 from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
 from jinja2 import BytecodeCache
 from jinja2.bccache import Bucket
 
 
 class ProcessBytecodeCache(BytecodeCache):
-    """Compiled templates in memory, for the life of the process."""
+    """Compiled templates in memory, for the life of the process (GX renders under
+    validate.py's lock: one build at a time)."""
 
     def __init__(self) -> None:
         self._code: dict[str, bytes] = {}
-        self._lock = threading.Lock()
 
     def load_bytecode(self, bucket: Bucket) -> None:
-        with self._lock:
-            code = self._code.get(bucket.key)
+        code = self._code.get(bucket.key)
         if code is not None:
             bucket.bytecode_from_string(code)
 
     def dump_bytecode(self, bucket: Bucket) -> None:
-        code = bucket.bytecode_to_string()
-        with self._lock:
-            self._code[bucket.key] = code
+        self._code[bucket.key] = bucket.bytecode_to_string()
 
 
 TEMPLATES = ProcessBytecodeCache()
