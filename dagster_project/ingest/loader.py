@@ -272,11 +272,14 @@ class _Stage:
                     sorted({m.splitlines()[0] for m in messages if m})
                 )
             rows.append((line, reason, text))
-        for i, (line, reason, text) in enumerate(sorted(rows)):
-            self.con.execute(
-                f"INSERT INTO {self.parser_rejects} VALUES (?, ?, ?, ?)",
-                [line, line - i, reason, text],
-            )
+        if not rows:
+            return
+        # One statement for all of them (one INSERT per row took 5 s for the 15k of a 10M month)
+        lines, reasons, texts = zip(*sorted(rows))
+        self.con.execute(
+            f"INSERT INTO {self.parser_rejects} SELECT unnest(?), unnest(?), unnest(?), unnest(?)",
+            [list(lines), [line - i for i, line in enumerate(lines)], list(reasons), list(texts)],
+        )
 
     def select_contract_columns(self) -> str:
         """This file's rows as `_fidx, _line, <contract columns>` (text), in file order."""
