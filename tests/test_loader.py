@@ -10,6 +10,7 @@ import pytest
 
 from dagster_project.contract import FEEDS, Column, Feed, feed_by_name
 from dagster_project.ingest.files import FileFault
+from dagster_project.ingest import loader
 from dagster_project.ingest.loader import load_feed_month
 from tests.feed_rows import CODE_SETS, MANUAL_KPIS, MONTH, VALID, numbered, write_feed_file
 
@@ -278,15 +279,23 @@ def test_duplicate_ids_within_file_and_across_files(con, tmp_path):
     ).fetchall() == [(1500.5,)]
 
 
-def test_duplicate_of_an_earlier_month_is_rejected(con, tmp_path):
-    feed = feed_by_name("declarations")
-    feb = date(2024, 2, 1)
+FEBRUARY = date(2024, 2, 1)
+
+
+def write_february_copy(tmp_path, feed: Feed) -> date:
+    """Deliver, for February 2024, a copy of the second of `rows_of(feed, n)` (id D0001-1)."""
     write_feed_file(
         tmp_path,
         feed,
         [numbered(feed, 1, lodged_at="2024-02-20 10:00", released_at="", arrival_at="")],
-        month=feb,
+        month=FEBRUARY,
     )
+    return FEBRUARY
+
+
+def test_duplicate_of_an_earlier_month_is_rejected(con, tmp_path):
+    feed = feed_by_name("declarations")
+    feb = write_february_copy(tmp_path, feed)
     load(con, tmp_path, feed, feb)
     write_feed_file(tmp_path, feed, rows_of(feed, 3))
     result = load(con, tmp_path, feed)
@@ -296,17 +305,48 @@ def test_duplicate_of_an_earlier_month_is_rejected(con, tmp_path):
     ]
 
 
+@pytest.mark.parametrize("bits", [None, 1], ids=["sized-filter", "every-key-suspect"])
+def test_duplicates_keep_their_text_whichever_keys_the_filter_holds(
+    con, tmp_path, monkeypatch, bits
+):
+    """The one scan keeps a line's text only for rows with a fault or a key in its bit filter
+    (keys twice in the delivery, or loaded for an earlier month); only those rows are compared.
+    A one-bit filter holds every key: the same rows stand, the same rejects keep their text."""
+    if bits:
+        monkeypatch.setattr(loader, "suspect_bits", lambda n: bits)
+    feed = feed_by_name("declarations")
+    feb = write_february_copy(tmp_path, feed)
+    load(con, tmp_path, feed, feb)
+    rows = rows_of(feed, 3)
+    a = write_feed_file(tmp_path, feed, rows + [dict(rows[0], customs_value="999")], name="a.csv")
+    b = write_feed_file(tmp_path, feed, [rows[2], numbered(feed, 7)], name="b.csv")
+    result = load(con, tmp_path, feed)
+    assert [(f.file, f.rows_accepted, f.rows_rejected) for f in result.files] == [
+        ("a.csv", 2, 2),
+        ("b.csv", 1, 1),
+    ]
+    lines = {"a.csv": a.read_text().splitlines(), "b.csv": b.read_text().splitlines()}
+    rejects = con.execute(
+        "SELECT file, line, reason, raw_text FROM raw.rejects WHERE month = ? ORDER BY file, line",
+        [MONTH],
+    ).fetchall()
+    assert [r[:3] for r in rejects] == [
+        ("a.csv", 3, "duplicate declaration_id (already loaded for month 2024-02)"),
+        ("a.csv", 5, "duplicate declaration_id (first at a.csv line 2)"),
+        ("b.csv", 2, "duplicate declaration_id (first at a.csv line 4)"),
+    ]
+    assert [r[3] for r in rejects] == [lines[f][line - 1] for f, line, _, _ in rejects]
+    assert con.execute(
+        "SELECT declaration_id, _file, _line FROM raw.declarations WHERE _month = ? ORDER BY rowid",
+        [MONTH],
+    ).fetchall() == [("D0001-0", "a.csv", 2), ("D0001-2", "a.csv", 4), ("D0001-7", "b.csv", 3)]
+
+
 def test_loading_an_earlier_month_later_demotes_the_later_copy(con, tmp_path):
     feed = feed_by_name("declarations")
     write_feed_file(tmp_path, feed, rows_of(feed, 3))
     load(con, tmp_path, feed)
-    feb = date(2024, 2, 1)
-    write_feed_file(
-        tmp_path,
-        feed,
-        [numbered(feed, 1, lodged_at="2024-02-20 10:00", released_at="", arrival_at="")],
-        month=feb,
-    )
+    feb = write_february_copy(tmp_path, feed)
     result = load(con, tmp_path, feed, feb)
     assert result.demoted_later_duplicates == 1
     assert MONTH in result.dirty_months

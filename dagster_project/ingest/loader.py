@@ -4,6 +4,14 @@ The whole month is staged and checked in temporary tables first; only when
 every file of the delivery is readable does one transaction replace the
 month's rows, rejects and audit rows (delete the month, insert the month).
 A file-level fault raises `FileFault` before anything is written.
+
+Each file is read once into its staging table, typed and checked in the same
+scan. A reject keeps its line's text, so the scan must know which rows will be
+rejected: row checks it sees itself, duplicate ids it cannot (they depend on
+other rows). So a feed with a key first reads only the key column of every file
+and marks, in a bit filter, the keys that occur twice in the delivery or are
+already loaded for an earlier month; the scan keeps the text of the rows whose
+key hits the filter too, and only those rows are compared for duplicates.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -29,7 +38,13 @@ from dagster_project.ingest.files import (
     literal_alias,
     scan_file,
 )
-from dagster_project.ingest.rowchecks import duplicate_key_sql, local_month_expr, typed_select_sql
+from dagster_project.ingest.rowchecks import (
+    duplicate_key_sql,
+    key_hash_sql,
+    key_hashes_sql,
+    local_month_expr,
+    typed_select_sql,
+)
 from dagster_project.warehouse.sql import lit, q
 from dagster_project.ingest.schema import ensure_feed_table, ensure_raw_schema
 
@@ -110,10 +125,17 @@ def _csv_quote(expr: str, delimiter: str) -> str:
 
 
 LINE_BLOCK = 1024  # rows per block of the record-number lookup (`_Stage.load`)
+SUSPECT_VARIABLE = "_suspect_bits"  # the bit filter of the keys that may be duplicates
+
+
+def suspect_bits(n: int) -> int:
+    """Size of the bit filter for `n` suspect keys: 64 bits a key (about 1.5 % of the other
+    keys hit it), at least 2^16, at most 2^26 (8 MiB)."""
+    return min(1 << 26, max(1 << 16, 1 << (64 * n - 1).bit_length()))
 
 
 class _Stage:
-    """Temporary tables holding one file's text rows and its parser rejects."""
+    """Temporary tables holding one file's typed and checked rows and its parser rejects."""
 
     def __init__(
         self,
@@ -134,7 +156,7 @@ class _Stage:
             month,
         )
         self.limits = limits
-        self.table = f"_f{idx}"
+        self.table = f"_t{idx}"
         self.lines_view = f"_fl{idx}"
         self.parser_rejects = f"_pr{idx}"
         self.line_blocks = f"_lb{idx}"
@@ -146,44 +168,78 @@ class _Stage:
     def cols(self) -> list[str]:
         return [f"c{i}" for i in range(self.width)]
 
-    def load(self) -> None:
-        con, spec = self.con, self.spec
+    def _read(self, rejects: str) -> str:
+        """This file's rows as text `c0`, `c1`, … (one per header field), in file order; a CSV's
+        parser rejects go to the tables `rejects` and `<rejects>scan`."""
+        spec = self.spec
         path = lit(str(spec.source))
-        con.execute(
-            f"CREATE TEMP TABLE {self.parser_rejects} (line BIGINT, adj BIGINT, reason VARCHAR, raw_text VARCHAR)"
-        )
         if spec.format == "parquet":
             casts = ", ".join(f"CAST({q(h)} AS VARCHAR) AS c{i}" for i, h in enumerate(spec.header))
-            try:
-                con.execute(
-                    f"CREATE TEMP TABLE {self.table} AS SELECT {casts}, file_row_number + 2 AS _line "
-                    f"FROM read_parquet({path}, file_row_number = true)"
-                )
-            except duckdb.Error as exc:
-                raise self.fault(f"unreadable Parquet file ({str(exc).splitlines()[0]})") from exc
-            con.execute(f"CREATE TEMP VIEW {self.lines_view} AS SELECT * FROM {self.table}")
-            return
-
+            return f"(SELECT {casts}, file_row_number + 2 AS _line FROM read_parquet({path}, file_row_number = true))"
         columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(self.width)) + "}"
         options = (
             f"columns = {columns}, header = true, auto_detect = false, delim = {lit(spec.delimiter or ',')}, "
             f"quote = '\"', escape = '\"', strict_mode = true, null_padding = false, "
             f"max_line_size = {self.limits.max_line_bytes}, "
             f"compression = {lit('gzip' if spec.compression == 'gzip' else 'none')}, "
-            f"store_rejects = true, rejects_table = '_rej{self.idx}', rejects_scan = '_rejscan{self.idx}'"
+            f"store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{rejects}scan'"
         )
+        return f"read_csv({path}, {options})"
+
+    def run_reading(self, sql: str) -> None:
+        """Execute a statement that reads this file; a failure to read it is the file's fault."""
         try:
-            con.execute(
-                f"CREATE TEMP TABLE {self.table} AS SELECT * FROM read_csv({path}, {options})"
-            )
+            self.con.execute(sql)
         except duckdb.Error as exc:
-            raise self.fault(f"unreadable CSV ({str(exc).splitlines()[0]})") from exc
+            kind = "unreadable Parquet file" if self.spec.format == "parquet" else "unreadable CSV"
+            raise self.fault(f"{kind} ({str(exc).splitlines()[0]})") from exc
+
+    def _contract_source(self, rejects: str, columns: list[str]) -> str:
+        """The file's rows with a text column for each of `columns` (contract columns; NULL
+        where the file lacks one) next to `c0`, `c1`, …"""
+        mapped = ", ".join(
+            f"c{self.spec.mapping[name]} AS {q(name)}"
+            if name in self.spec.mapping
+            else f"CAST(NULL AS VARCHAR) AS {q(name)}"
+            for name in columns
+        )
+        return f"(SELECT *, {mapped} FROM {self._read(rejects)})"
+
+    def key_scan(self) -> str:
+        """SELECT `h`: the hashes of this file's keys (`rowchecks.key_hash_sql`)."""
+        return key_hashes_sql(self.feed, self._contract_source(f"_krej{self.idx}", [self.feed.key]))
+
+    def drop_key_scan(self) -> None:
+        self.con.execute(f"DROP TABLE IF EXISTS _krej{self.idx}")
+        self.con.execute(f"DROP TABLE IF EXISTS _krej{self.idx}scan")
+
+    def load(self, typed: Callable[..., str], suspect: str | None) -> None:
+        """Read, type and check the file in one scan into `_t<i>`; `typed` is `typed_select_sql`
+        with all but the source and its columns bound, `suspect` the condition on the typed key
+        under which a row with no fault of its own keeps its text too (see the module)."""
+        con, spec = self.con, self.spec
+        con.execute(
+            f"CREATE TEMP TABLE {self.parser_rejects} (line BIGINT, adj BIGINT, reason VARCHAR, raw_text VARCHAR)"
+        )
+        keep_text = "_fault_no IS NOT NULL" + (f" OR {suspect}" if suspect else "")
+        select = typed(
+            self._contract_source(f"_rej{self.idx}", [c.name for c in self.feed.columns]),
+            keep=("_line",) if spec.format == "parquet" else (),
+            carry=tuple(self.cols()),
+            extra=(f"CASE WHEN {keep_text} THEN {self.raw_text_expr()} END AS _raw",),
+        )
+        self.run_reading(f"CREATE TEMP TABLE {self.table} AS {select}")
+        if spec.format == "parquet":
+            con.execute(
+                f"CREATE TEMP VIEW {self.lines_view} AS SELECT rowid AS _rid, * FROM {self.table}"
+            )
+            return
         errors = con.execute(
             f"SELECT line, list(DISTINCT error_type), min(csv_line), list(error_message) "
             f"FROM _rej{self.idx} GROUP BY line ORDER BY line"
         ).fetchall()
         con.execute(f"DROP TABLE IF EXISTS _rej{self.idx}")
-        con.execute(f"DROP TABLE IF EXISTS _rejscan{self.idx}")
+        con.execute(f"DROP TABLE IF EXISTS _rej{self.idx}scan")
         accepted_rows = con.execute(f"SELECT count(*) FROM {self.table}").fetchall()[0][0]
         self._classify_parser_errors(errors, accepted_rows, self.scan.long_lines)
 
@@ -212,11 +268,11 @@ class _Stage:
                 f"CREATE TEMP VIEW {self.lines_view} AS "
                 f"SELECT rowid + 2 + {blocks}.before[{block}] "
                 f"+ coalesce(len(list_filter({blocks}.adjs[{block}], lambda a: a <= rowid + 2)), 0) "
-                f"AS _line, * FROM {self.table}"
+                f"AS _line, rowid AS _rid, * FROM {self.table}"
             )
         else:
             con.execute(
-                f"CREATE TEMP VIEW {self.lines_view} AS SELECT rowid + 2 AS _line, * FROM {self.table}"
+                f"CREATE TEMP VIEW {self.lines_view} AS SELECT rowid + 2 AS _line, rowid AS _rid, * FROM {self.table}"
             )
 
     def _classify_parser_errors(
@@ -281,24 +337,18 @@ class _Stage:
             [list(lines), [line - i for i, line in enumerate(lines)], list(reasons), list(texts)],
         )
 
-    def select_contract_columns(self) -> str:
-        """This file's rows as `_fidx, _line, <contract columns>` (text), in file order."""
-        parts = [f"{self.idx} AS _fidx", "_line"]
-        for col in self.feed.columns:
-            pos = self.spec.mapping.get(col.name)
-            parts.append(
-                f"c{pos} AS {q(col.name)}"
-                if pos is not None
-                else f"CAST(NULL AS VARCHAR) AS {q(col.name)}"
-            )
-        return f"SELECT {', '.join(parts)} FROM {self.lines_view}"
-
     def raw_text_expr(self) -> str:
+        """The row's text as the file gave it, from `c0`, `c1`, … (re-quoted where needed)."""
         delim = self.spec.delimiter or ","
         return (
-            f"concat_ws({lit(delim)}, "
-            + ", ".join(_csv_quote(f"f.{c}", delim) for c in self.cols())
-            + ")"
+            f"concat_ws({lit(delim)}, " + ", ".join(_csv_quote(c, delim) for c in self.cols()) + ")"
+        )
+
+    def mark_duplicates(self, fault_column: str, source: str) -> None:
+        """Mark the rows `source` names (`_fidx`, `_rid`, `_fault`) as faulty in `fault_column`."""
+        self.con.execute(
+            f"UPDATE {self.table} SET _fault_column = {lit(fault_column)}, _fault = d._fault "
+            f"FROM {source} d WHERE d._fidx = {self.idx} AND {self.table}.rowid = d._rid"
         )
 
     def drop(self) -> None:
@@ -408,40 +458,91 @@ def load_feed_month(
                     path, feed, month, parquet_columns=_parquet_columns(con), read_path=alias
                 )
             )
-        for i, (spec, scan) in enumerate(zip(specs, scans)):
-            stage = _Stage(con, i, spec, scan, feed, month, limits)
-            stages.append(stage)
-            stage.load()
+        stages = [
+            _Stage(con, i, spec, scan, feed, month, limits)
+            for i, (spec, scan) in enumerate(zip(specs, scans))
+        ]
+        suspect = _suspect_keys(con, feed, month, stages) if feed.key else None
         present = {c for s in specs for c in s.mapping}
+        typed = partial(typed_select_sql, feed, month_lit, tz, code_sets, present)
         # File after file, each in line order: DuckDB keeps the order of a scan through
         # projections (preserve_insertion_order, which the record numbers already need), and the
-        # row checks hold no join (`rowchecks.in_set`), so `_typed` and the raw table after it come
-        # out in file and line order with no sort.
+        # row checks hold no join (`rowchecks.in_set`), so each `_t<i>` and the raw table after
+        # them come out in file and line order with no sort.
         con.execute(f"SET TimeZone = {lit(tz)}")
         try:
-            for n, stage in enumerate(stages):
-                typed = typed_select_sql(
-                    feed, month_lit, tz, code_sets, present, f"({stage.select_contract_columns()})"
-                )
-                con.execute(
-                    ("INSERT INTO _typed " if n else "CREATE OR REPLACE TEMP TABLE _typed AS ")
-                    + typed
-                )
+            for stage in stages:
+                stage.load(typed, suspect)
         finally:
             con.execute("SET TimeZone = 'UTC'")
-        if feed.key:
-            con.execute(duplicate_key_sql(feed, "_typed", [s.spec.name for s in stages]))
+        con.execute(
+            "CREATE TEMP VIEW _typed AS "
+            + " UNION ALL BY NAME ".join(
+                f"SELECT {s.idx} AS _fidx, * FROM {s.lines_view}" for s in stages
+            )
+        )
+        if suspect:  # the rows of the other keys have no duplicate in the delivery
+            con.execute(
+                f"CREATE TEMP TABLE _suspect_rows AS SELECT _fidx, _line, _rid, {q(feed.key)}, _fault "
+                f"FROM _typed WHERE _raw IS NOT NULL AND _fault IS NULL"
+            )
+            con.execute(
+                "CREATE TEMP TABLE _dups AS "
+                + duplicate_key_sql(feed, "_suspect_rows", [s.spec.name for s in stages])
+            )
+            for stage in stages:
+                stage.mark_duplicates(feed.key, "_dups")
         hashes = [scan.sha256 for scan in scans]
         check_unchanged(
             delivery, hashes
         )  # a file still being written fails the month, nothing replaced
-        result = _write_month(con, feed, month, stages, hashes, tz, loaded_at)
+        result = _write_month(con, feed, month, stages, hashes, tz, loaded_at, bool(suspect))
         return result
     finally:
+        con.execute("DROP VIEW IF EXISTS _typed")
+        con.execute("DROP TABLE IF EXISTS _dups")
+        con.execute("DROP TABLE IF EXISTS _suspect_rows")
+        con.execute("DROP TABLE IF EXISTS _suspects")
+        con.execute(f"RESET VARIABLE {SUSPECT_VARIABLE}")
         for s in stages:
             s.drop()
-        con.execute("DROP TABLE IF EXISTS _typed")
         links.cleanup()
+
+
+def _suspect_keys(con, feed: Feed, month: date, stages: list[_Stage]) -> str | None:
+    """Read the key of every file of the delivery; put the keys that may be rejected as
+    duplicates (twice in the delivery, or, for an event feed, already loaded for an earlier
+    month) into the bit filter `SUSPECT_VARIABLE`. Returns the condition on a typed row's key
+    that the filter holds it, or None when no key is suspect. Keys are compared by their hash:
+    a collision only makes a few more rows suspect."""
+    earlier = ""
+    if feed.kind == "event":
+        m = f"DATE {lit(month.isoformat())}"
+        earlier = (
+            f" OR h IN (SELECT {key_hash_sql(q(feed.key))} FROM {feed.raw_table} "
+            f"WHERE _month < {m})"
+        )
+    con.execute("CREATE OR REPLACE TEMP TABLE _keys (h UBIGINT)")
+    try:
+        for s in stages:
+            s.run_reading(f"INSERT INTO _keys {s.key_scan()}")
+        con.execute(
+            f"CREATE TEMP TABLE _suspects AS SELECT h FROM _keys GROUP BY h HAVING count(*) > 1{earlier}"
+        )
+    finally:
+        con.execute("DROP TABLE IF EXISTS _keys")
+        for s in stages:
+            s.drop_key_scan()
+    n = con.execute("SELECT count(*) FROM _suspects").fetchall()[0][0]
+    if not n:
+        return None
+    bits = suspect_bits(n)
+    con.execute(
+        f"SET VARIABLE {SUSPECT_VARIABLE} = (SELECT bitstring_agg(CAST(h % {bits} AS INTEGER), 0, {bits - 1}) "
+        f"FROM _suspects)"
+    )
+    bit = f"CAST({key_hash_sql(q(feed.key))} % {bits} AS INTEGER)"
+    return f"get_bit(getvariable({lit(SUSPECT_VARIABLE)}), {bit}) = 1"
 
 
 def _write_month(
@@ -452,6 +553,7 @@ def _write_month(
     hashes: list[str],
     tz: str,
     loaded_at: datetime,
+    suspects: bool,
 ) -> LoadResult:
     m = f"DATE {lit(month.isoformat())}"
     at = f"TIMESTAMP {lit(loaded_at.isoformat(sep=' '))}"
@@ -461,14 +563,15 @@ def _write_month(
 
     con.execute("BEGIN TRANSACTION")
     try:
-        if feed.kind == "event" and feed.key:
+        if feed.kind == "event" and feed.key and suspects:  # a key loaded before is suspect
             k = q(feed.key)
-            con.execute(
-                f"UPDATE _typed SET _fault_column = {lit(feed.key)}, "
-                f"_fault = 'duplicate {feed.key} (already loaded for month ' || strftime(p._month, '%Y-%m') || ')' "
-                f"FROM (SELECT {k} AS _k, _month FROM {table} WHERE _month < {m}) p "
-                f"WHERE _typed.{k} = p._k AND _typed._fault IS NULL"
-            )
+            for s in stages:
+                con.execute(
+                    f"UPDATE {s.table} SET _fault_column = {lit(feed.key)}, "
+                    f"_fault = 'duplicate {feed.key} (already loaded for month ' || strftime(p._month, '%Y-%m') || ')' "
+                    f"FROM (SELECT {k} AS _k, _month FROM {table} WHERE _month < {m}) p "
+                    f"WHERE {s.table}.{k} = p._k AND {s.table}._fault IS NULL AND {s.table}._raw IS NOT NULL"
+                )
 
         dirty: set[date] = {month}
         if feed.kind == "snapshot":
@@ -499,8 +602,8 @@ def _write_month(
         for s in stages:
             con.execute(
                 f"INSERT INTO {table} ({cols}, _month, _file, _line, _loaded_at) "
-                f"SELECT {cols}, {m}, {lit(s.spec.name)}, _line, {at} FROM _typed "
-                f"WHERE _fidx = {s.idx} AND _fault IS NULL"
+                f"SELECT {cols}, {m}, {lit(s.spec.name)}, _line, {at} FROM {s.lines_view} "
+                f"WHERE _fault IS NULL"
             )
         new_dirty = touched_months_sql(feed, tz, f"(SELECT * FROM {table} WHERE _month = {m})")
         if new_dirty:
@@ -509,26 +612,20 @@ def _write_month(
         con.execute(f"DELETE FROM raw.rejects WHERE feed = {lit(feed.name)} AND month = {m}")
         for s in stages:
             con.execute(
-                f"INSERT INTO raw.rejects SELECT {lit(feed.name)}, {m}, {lit(s.spec.name)}, t._line, t._fault_column, t._fault, "
-                f"{s.raw_text_expr()}, {at} FROM _typed t JOIN {s.lines_view} f ON f._line = t._line "
-                f"WHERE t._fidx = {s.idx} AND t._fault IS NOT NULL ORDER BY t._line"
+                f"INSERT INTO raw.rejects SELECT {lit(feed.name)}, {m}, {lit(s.spec.name)}, _line, _fault_column, _fault, "
+                f"_raw, {at} FROM {s.lines_view} WHERE _fault IS NOT NULL ORDER BY _line"
             )
             con.execute(
                 f"INSERT INTO raw.rejects SELECT {lit(feed.name)}, {m}, {lit(s.spec.name)}, line, NULL, reason, "
                 f"raw_text, {at} FROM {s.parser_rejects} ORDER BY line"
             )
 
-        counts = {
-            r[0]: (r[1], r[2])
-            for r in con.execute(
-                "SELECT _fidx, count(*) FILTER (WHERE _fault IS NULL), count(*) FILTER (WHERE _fault IS NOT NULL) "
-                "FROM _typed GROUP BY _fidx"
-            ).fetchall()
-        }
         con.execute(f"DELETE FROM raw.load_audit WHERE feed = {lit(feed.name)} AND month = {m}")
         for s, digest in zip(stages, hashes):
-            accepted, rejected_rows = counts.get(s.idx, (0, 0))
-            parsed = con.execute(f"SELECT count(*) FROM {s.table}").fetchall()[0][0]
+            parsed, accepted, rejected_rows = con.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE _fault IS NULL), "
+                f"count(*) FILTER (WHERE _fault IS NOT NULL) FROM {s.table}"
+            ).fetchall()[0]
             parser_rej = con.execute(f"SELECT count(*) FROM {s.parser_rejects}").fetchall()[0][0]
             notes = []
             if s.spec.extra_columns:

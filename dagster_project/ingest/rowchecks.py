@@ -1,13 +1,14 @@
 """Row checks as SQL, generated from the feed contract.
 
-`typed_select_sql` turns the all-text rows of one file (`_fidx`, `_line` and
-one VARCHAR per contract column) into typed columns plus `_fault_column` /
-`_fault` for the first fault of the row, in contract order: each column's own
-checks, then the cross-column rules, then the anchor month. Duplicate ids come
-last, once every file of the delivery is typed (`duplicate_key_sql`). The query
-runs with the DuckDB session time zone set to the administration's, so naive
-timestamps are read as local time and timestamps with an offset are converted;
-both are stored as UTC.
+`typed_select_sql` turns the all-text rows of one file (one VARCHAR per
+contract column) into typed columns plus `_fault_column` / `_fault` for the
+first fault of the row, in contract order: each column's own checks, then the
+cross-column rules, then the anchor month. Duplicate ids come last, once every
+file of the delivery is typed (`duplicate_key_sql`); `key_hashes_sql` and
+`key_hash_sql` let the loader tell beforehand which rows may turn out to be
+duplicates. The query runs with the DuckDB session time zone set to the
+administration's, so naive timestamps are read as local time and timestamps
+with an offset are converted; both are stored as UTC.
 """
 
 from __future__ import annotations
@@ -137,13 +138,20 @@ def typed_select_sql(
     code_sets: dict[str, frozenset[str]],
     present_columns: set[str],
     source: str,
+    *,
+    keep: tuple[str, ...] = (),
+    carry: tuple[str, ...] = (),
+    extra: tuple[str, ...] = (),
 ) -> str:
-    """SELECT producing `_fidx`, `_line`, the typed columns and the first fault of each row
-    (`_fault_column`, `_fault`) from `source`.
+    """SELECT producing the `keep` columns of `source`, the typed columns and the first fault of
+    each row (`_fault_column`, `_fault`), then the `extra` select items.
 
-    Row by row only, so it keeps the order of `source`: duplicate ids are marked afterwards
-    (`duplicate_key_sql`). Each condition is evaluated once, into the number of the row's first
-    fault, which then picks its column and reason from two lists."""
+    `source` names its text columns after the contract; `extra` items may use the typed
+    columns, `_fault_no` (the number of the row's first fault, NULL for none) and the `carry`
+    columns of `source`. Row by row only, so it keeps the order of `source`: duplicate ids are
+    marked afterwards (`duplicate_key_sql`). Each condition is evaluated once, into the number
+    of the row's first fault, which then picks its column and reason from two lists."""
+    passed = "".join(f"{c}, " for c in (*keep, *carry))
     text_cols = ", ".join(
         f"nullif(trim({q(c.name)}), '') AS {_v(c)}"
         if c.name in present_columns
@@ -179,32 +187,49 @@ def typed_select_sql(
         fault_no = "CAST(NULL AS INTEGER)"
         fault_col = fault_why = "CAST(NULL AS VARCHAR)"
     columns = ", ".join(q(c.name) for c in feed.columns)
+    kept = "".join(f"{c}, " for c in keep)
+    extras = "".join(f", {e}" for e in extra)
     return f"""
 WITH texts AS (
-    SELECT _fidx, _line, {text_cols} FROM {source}
+    SELECT {passed}{text_cols} FROM {source}
 ), typed AS (
     SELECT *, {typed_cols} FROM texts
 ), checked AS (
     SELECT *, {fault_no} AS _fault_no FROM typed
 )
-SELECT _fidx, _line, {columns}, {fault_col} AS _fault_column, {fault_why} AS _fault
+SELECT {kept}{columns}, {fault_col} AS _fault_column, {fault_why} AS _fault{extras}
 FROM checked
 """
 
 
-def duplicate_key_sql(feed: Feed, table: str, files: list[str]) -> str:
-    """UPDATE marking, in `table` (the typed rows of a delivery), every row whose key an earlier
-    row of the delivery (by file, then line) already holds: the first one stands. Only rows with
-    no other fault count, on both sides. A GROUP BY finds the few duplicated keys; the key is a
+def key_hash_sql(key: str) -> str:
+    """A hash of a typed key value: equal keys always share it, a few others do too."""
+    return f"hash(CAST({key} AS VARCHAR))"
+
+
+def key_hashes_sql(feed: Feed, source: str) -> str:
+    """SELECT `h`: `key_hash_sql` of the key of each row of `source` (text, in a column named
+    after the key) as the row checks type it; NULL keys left out."""
+    col = feed.column(feed.key or "")
+    typed = typed_expr(col)
+    return (
+        f"SELECT {key_hash_sql(typed)} AS h FROM "
+        f"(SELECT nullif(trim({q(col.name)}), '') AS {_v(col)} FROM {source}) WHERE {typed} IS NOT NULL"
+    )
+
+
+def duplicate_key_sql(feed: Feed, rows: str, files: list[str]) -> str:
+    """SELECT `_fidx`, `_rid`, `_fault` of every row of `rows` (typed rows of a delivery, with
+    `_fidx`, `_line` and `_rid`, the row's id in its file's table) whose key an earlier row of
+    the delivery (by file, then line) already holds: the first one stands. Only rows with no
+    other fault count, on both sides. A GROUP BY finds the few duplicated keys; the key is a
     required column, so no NULL key is left among rows with no fault."""
     k = q(feed.key)
     names = list_lit(files)
     return (
-        f"UPDATE {table} SET _fault_column = {lit(feed.key)}, "
-        f"_fault = 'duplicate ' || {lit(feed.key)} || ' (first at ' || {names}[d.first._fidx + 1] "
-        f"|| ' line ' || d.first._line || ')' "
-        f"FROM (SELECT {k} AS _k, min({{'_fidx': _fidx, '_line': _line}}) AS first FROM {table} "
-        f"WHERE _fault IS NULL GROUP BY {k} HAVING count(*) > 1) d "
-        f"WHERE {table}.{k} = d._k AND {table}._fault IS NULL "
-        f"AND {{'_fidx': {table}._fidx, '_line': {table}._line}} > d.first"
+        f"SELECT r._fidx, r._rid, 'duplicate ' || {lit(feed.key)} || ' (first at ' "
+        f"|| {names}[d.first._fidx + 1] || ' line ' || d.first._line || ')' AS _fault "
+        f"FROM {rows} r JOIN (SELECT {k} AS _k, min({{'_fidx': _fidx, '_line': _line}}) AS first "
+        f"FROM {rows} WHERE _fault IS NULL GROUP BY {k} HAVING count(*) > 1) d ON r.{k} = d._k "
+        f"WHERE r._fault IS NULL AND {{'_fidx': r._fidx, '_line': r._line}} > d.first"
     )
