@@ -596,6 +596,20 @@ FILE_FAULTS = {
         "b.csv.gz",
         "unreadable",
     ),
+    "cr-line-ends": (
+        lambda d: (d / "b.csv").write_bytes(
+            b"ticket_id,ticket_type,opened_at\rT1,INCIDENT,2024-03-05 09:00\r"
+        ),
+        "b.csv",
+        "line ends must be LF or CRLF: the header row ends with a bare CR",
+    ),
+    "cr-inside-header": (
+        lambda d: (d / "b.csv").write_bytes(
+            b"ticket_id,ticket_type\r,opened_at\nT1,INCIDENT,2024-03-05 09:00\n"
+        ),
+        "b.csv",
+        "line ends must be LF or CRLF: a bare CR inside the header row",
+    ),
     "other-file": (
         lambda d: (d / "notes.xlsx").write_bytes(b"PK"),
         "notes.xlsx",

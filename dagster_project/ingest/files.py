@@ -246,6 +246,15 @@ def _header_line(head: bytes, fault) -> str:
         raise fault("empty file: no header row")
     # the header is the first physical line (quoted newlines in headers are not supported)
     first = head.split(b"\n", 1)[0].rstrip(b"\r")
+    # The contract takes LF or CRLF line ends. A bare CR (classic Mac line ends, or one left
+    # inside a name) would make the header one run-on line, and Python's csv module refuses it.
+    if b"\r" in first:
+        where = (
+            "the header row ends with a bare CR"
+            if b"\n" not in head
+            else "a bare CR inside the header row"
+        )
+        raise fault(f"line ends must be LF or CRLF: {where}")
     try:
         return first.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -209,9 +209,14 @@ class _Stage:
         """SELECT `h`: the hashes of this file's keys (`rowchecks.key_hash_sql`)."""
         return key_hashes_sql(self.feed, self._contract_source(f"_krej{self.idx}", [self.feed.key]))
 
+    def drop_rejects(self, rejects: str) -> None:
+        """Drop a CSV scan's rejects tables: DuckDB appends to them if they exist when the next
+        scan on this connection names them."""
+        self.con.execute(f"DROP TABLE IF EXISTS {rejects}")
+        self.con.execute(f"DROP TABLE IF EXISTS {rejects}scan")
+
     def drop_key_scan(self) -> None:
-        self.con.execute(f"DROP TABLE IF EXISTS _krej{self.idx}")
-        self.con.execute(f"DROP TABLE IF EXISTS _krej{self.idx}scan")
+        self.drop_rejects(f"_krej{self.idx}")
 
     def load(self, typed: Callable[..., str], suspect: str | None) -> None:
         """Read, type and check the file in one scan into `_t<i>`; `typed` is `typed_select_sql`
@@ -238,8 +243,7 @@ class _Stage:
             f"SELECT line, list(DISTINCT error_type), min(csv_line), list(error_message) "
             f"FROM _rej{self.idx} GROUP BY line ORDER BY line"
         ).fetchall()
-        con.execute(f"DROP TABLE IF EXISTS _rej{self.idx}")
-        con.execute(f"DROP TABLE IF EXISTS _rej{self.idx}scan")
+        self.drop_rejects(f"_rej{self.idx}")
         accepted_rows = con.execute(f"SELECT count(*) FROM {self.table}").fetchall()[0][0]
         self._classify_parser_errors(errors, accepted_rows, self.scan.long_lines)
 
@@ -352,6 +356,7 @@ class _Stage:
         )
 
     def drop(self) -> None:
+        self.drop_rejects(f"_rej{self.idx}")  # still there when the scan failed
         for stmt in (
             f"DROP VIEW IF EXISTS {self.lines_view}",
             f"DROP TABLE IF EXISTS {self.table}",
