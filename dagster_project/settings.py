@@ -166,6 +166,8 @@ def _memory_limit_fault(raw: str) -> str | None:
     every step reads the settings again, and each question opens a DuckDB database."""
     import duckdb
 
+    if raw.startswith("-"):  # DuckDB would take it and lift the budget, not enforce it
+        return "it takes a negative limit as no limit at all"
     try:
         with duckdb.connect(config={"memory_limit": raw, "threads": 1}) as con:
             con.execute(
@@ -174,6 +176,18 @@ def _memory_limit_fault(raw: str) -> str | None:
     except duckdb.Error as exc:
         return str(exc).splitlines()[0]
     return None
+
+
+def _directory(name: str, raw: str) -> Path:
+    """`raw` as an absolute path, refused when it or a folder above it is a file (the run would
+    fail creating its folders in it, far from the setting)."""
+    path = Path(raw).resolve()
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise SettingsError(f"{name}={raw!r} is not a directory: {p} is a file")
+            break
+    return path
 
 
 def _count(env: dict[str, str], name: str, minimum: int) -> int | None:
@@ -392,7 +406,9 @@ class Settings:
         env = dict(read_dotenv(PROJECT_ROOT / ".env"))
         env.update(os.environ if environ is None else environ)
 
-        data_dir = Path(env.get(f"{ENV_PREFIX}DATA_DIR") or PROJECT_ROOT / "data").resolve()
+        data_dir = _directory(
+            f"{ENV_PREFIX}DATA_DIR", env.get(f"{ENV_PREFIX}DATA_DIR") or str(PROJECT_ROOT / "data")
+        )
         tz = env.get(f"{ENV_PREFIX}TZ") or "UTC"
         try:
             ZoneInfo(tz)
@@ -414,7 +430,7 @@ class Settings:
         return cls(
             data_dir=data_dir,
             tz=tz,
-            dagster_home=Path(home).resolve() if home else None,
+            dagster_home=_directory("DAGSTER_HOME", home) if home else None,
             secret=env.get(f"{ENV_PREFIX}SECRET") or None,
             demo=_flag(env, f"{ENV_PREFIX}DEMO"),
             memory_limit=memory_limit,
@@ -433,7 +449,7 @@ class Settings:
             spark_master=(env.get(f"{ENV_PREFIX}SPARK_MASTER") or "").strip()
             or DEFAULT_SPARK_MASTER,
             spark_conf=_spark_conf(env, f"{ENV_PREFIX}SPARK_CONF"),
-            lake=Path(lake).resolve() if lake else None,
+            lake=_directory(f"{ENV_PREFIX}LAKE_DIR", lake) if lake else None,
         )
 
     def duckdb_config(self, temp_dir: Path | None = None) -> dict[str, str]:

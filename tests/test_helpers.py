@@ -65,6 +65,10 @@ def test_settings_defaults_and_overrides(tmp_path):
         ({"CUSTOMS_KPI_MEMORY_LIMIT": "150%"}, "CUSTOMS_KPI_MEMORY_LIMIT='150%'"),
         ({"CUSTOMS_KPI_MEMORY_LIMIT": "0%"}, "CUSTOMS_KPI_MEMORY_LIMIT='0%'"),
         (
+            {"CUSTOMS_KPI_MEMORY_LIMIT": "-1GB"},
+            r"CUSTOMS_KPI_MEMORY_LIMIT='-1GB' is not a DuckDB memory limit .*no limit at all",
+        ),
+        (
             {"CUSTOMS_KPI_ALERT_WEBHOOK": "hooks.example.org/x"},
             "CUSTOMS_KPI_ALERT_WEBHOOK=.* is not an http",
         ),
@@ -80,6 +84,18 @@ def test_settings_defaults_and_overrides(tmp_path):
 def test_bad_settings_are_clear_errors(env, message):
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env)
+
+
+@pytest.mark.parametrize("name", ["CUSTOMS_KPI_DATA_DIR", "CUSTOMS_KPI_LAKE_DIR", "DAGSTER_HOME"])
+def test_a_folder_setting_naming_a_file_is_a_clear_error(tmp_path, name):
+    """Not a NotADirectoryError from deep in the run lock when the run starts."""
+    taken = tmp_path / "taken"
+    taken.write_text("a file, not a folder")
+    for value in (taken, taken / "below"):
+        with pytest.raises(
+            SettingsError, match=rf"{name}='.*' is not a directory: .*taken is a file"
+        ):
+            Settings.from_env({"CUSTOMS_KPI_DATA_DIR": str(tmp_path / "data"), name: str(value)})
 
 
 @pytest.mark.parametrize("value", ["4GB", "1500MiB", "25%", "2 GB", "500mb"])
