@@ -51,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from dagster_project.generate import synth
+    from dagster_project.generate import GeneratorError, synth
 
     settings = Settings.from_env()
     out = Path(args.out) if args.out else settings.raw_dir
@@ -68,7 +68,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
             seed=args.seed,
             tz=settings.tz,
         )
-    counts = synth.generate(out, **params)
+    try:
+        folder = out.resolve()
+        for p in (folder, *folder.parents):
+            if p.exists():
+                if not p.is_dir():
+                    raise GeneratorError(f"--out {out}: {p} is a file, not a folder")
+                break
+        counts = synth.generate(out, **params)
+    except GeneratorError as exc:
+        print(f"error: generate: {exc}", file=sys.stderr)
+        return 2
     for feed, n in counts.items():
         print(f"{feed:>14}: {n} rows")
     print(f"written under {out}")

@@ -401,6 +401,31 @@ def test_bad_arguments_are_clear_errors(tmp_path):
         generate(tmp_path, "2024-01", "2024-01", tz="Mars/Olympus")
 
 
+def test_the_command_reports_bad_arguments_in_one_line(tmp_path, capsys, monkeypatch):
+    """`customs-kpi generate` prints the generator's refusal as an error and exits 2, as `run`
+    does for its settings, with no traceback."""
+    from dagster_project.cli import main
+
+    monkeypatch.setenv("CUSTOMS_KPI_DATA_DIR", str(tmp_path / "data"))
+    taken = tmp_path / "taken"
+    taken.write_text("a file, not a folder")
+    out = str(tmp_path / "raw")
+    cases = [
+        (["--from", "2024-02", "--to", "2024-01", "--out", out], "month_to 2024-01 is before"),
+        (
+            ["--from", "2024-01", "--to", "2024-01", "--out", out, "--declarations-per-month", "0"],
+            "declarations_per_month must be at least 1",
+        ),
+        (["--from", "2024-01", "--to", "2024-01", "--out", str(taken)], f"{taken} is a file"),
+    ]
+    for args, message in cases:
+        assert main(["generate", *args]) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("error: generate: ") and message in err, err
+        assert "Traceback" not in err
+    assert not (tmp_path / "raw").exists()
+
+
 # ---- dirty rows ----------------------------------------------------------------------------------
 
 
