@@ -146,7 +146,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
             return 2
         print(render(e), end="")
         if args.csv:
-            n = write_csv(con, e, Path(args.csv))
+            try:
+                n = write_csv(con, e, Path(args.csv))
+            except OSError as exc:
+                print(f"error: --csv {args.csv}: {exc.strerror}", file=sys.stderr)
+                return 2
             print(f"{n} record(s) written to {args.csv}")
     if not e.matches:
         print(

@@ -234,6 +234,16 @@ def test_explain_writes_every_record_to_csv(world, tmp_path):
     assert math.isclose(100 * part / total, value, rel_tol=1e-9)
 
 
+def test_explain_names_a_csv_path_it_cannot_write(world, tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("a file, not a folder")
+    for path, why in ((taken / "records.csv", "Not a directory"), (tmp_path, "Is a directory")):
+        proc = explain_cli(world, "aeo_trade_share_total", "--month", "2024-10", "--csv", str(path))
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith(f"error: --csv {path}: {why}"), proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
 def test_explain_says_loudly_when_the_records_do_not_give_the_published_value(world, tmp_path):
     data = tmp_path / "data"
     (data / "marts").mkdir(parents=True)
