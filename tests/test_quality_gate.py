@@ -17,7 +17,7 @@ from dagster_project.operations.status import collect_status
 from dagster_project.publish.publisher import open_published, publish
 from dagster_project.quality.compute import metrics_frame
 from dagster_project.quality.gate import run_gate
-from dagster_project.quality.ledger import record_override
+from dagster_project.quality.ledger import OverrideError, record_override
 from dagster_project.warehouse.db import work_db
 from tests.conftest import make_settings, sha256
 from tests.feed_rows import numbered, write_feed_file
@@ -385,6 +385,22 @@ def test_override_lets_the_month_through_until_it_is_redelivered(settings):
             "failed",
         )
     ]
+
+
+def test_only_a_failed_month_can_be_overridden(settings):
+    """An override of a month that passed (a typo in --month, say) would publish its values as
+    accepted by an operator; one of a month not yet checked would skip its check."""
+    for m in (JAN, FEB):
+        deliver(settings, DECL, m, declarations(m, 80))
+    gate(settings, DECL, [JAN, FEB])
+    deliver(settings, DECL, MAR, declarations(MAR, 80))  # loaded, its check still to come
+    with pytest.raises(OverrideError, match="declarations 2024-02 passed its quality suite"):
+        record_override(settings, DECL, FEB, "A. Operator", "wrong month")
+    with pytest.raises(OverrideError, match="declarations 2024-03 has not been checked yet"):
+        record_override(settings, DECL, MAR, "A. Operator", "before its check")
+    assert [r[1] for r in audit(settings, DECL)] == ["passed", "passed", "not_checked"]
+    with work_db(settings, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw.quality_overrides").fetchall() == [(0,)]
 
 
 def test_override_command(settings, monkeypatch):

@@ -211,6 +211,19 @@ def record_override(
             "SELECT any_value(quality_result), any_value(quality_note) FROM raw.load_audit WHERE feed = ? AND month = ?",
             [feed.name, month],
         ).fetchall()[0]
+        # Only a failed month (or one overridden before: a new decision replaces the note) can be
+        # let through: an override of a passed month would publish its values as accepted by an
+        # operator, one of a month still unchecked would skip its check.
+        if before[0] == "passed":
+            raise OverrideError(
+                f"{feed.name} {month:%Y-%m} passed its quality suite: nothing to override"
+            )
+        if before[0] not in ("failed", "overridden"):
+            raise OverrideError(
+                f"{feed.name} {month:%Y-%m} has not been checked yet: run it first "
+                f"(customs-kpi run --from {month:%Y-%m} --to {month:%Y-%m}), then override it "
+                "if it fails"
+            )
         at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
         override = Override(by, reason, at)
         failed = before[1] if before[0] == "failed" and before[1] else ""
