@@ -10,7 +10,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from dagster_project.settings import PROJECT_ROOT, Settings, SettingsError
+from dagster_project.settings import PROJECT_ROOT, Settings, SettingsError, file_in_the_way
 
 
 EXIT_BUSY = 3  # `run` refused: another run holds the data dir
@@ -69,12 +69,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
             tz=settings.tz,
         )
     try:
-        folder = out.resolve()
-        for p in (folder, *folder.parents):
-            if p.exists():
-                if not p.is_dir():
-                    raise GeneratorError(f"--out {out}: {p} is a file, not a folder")
-                break
+        blocker = file_in_the_way(out.resolve())
+        if blocker is not None:
+            raise GeneratorError(f"--out {out}: {blocker} is a file, not a folder")
         counts = synth.generate(out, **params)
     except GeneratorError as exc:
         print(f"error: generate: {exc}", file=sys.stderr)

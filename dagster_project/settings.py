@@ -178,15 +178,22 @@ def _memory_limit_fault(raw: str) -> str | None:
     return None
 
 
+def file_in_the_way(path: Path) -> Path | None:
+    """The file at `path` or at a folder above it, where folders could not be made; None if
+    the nearest existing part of the path is a folder."""
+    for p in (path, *path.parents):
+        if p.exists():
+            return None if p.is_dir() else p
+    return None
+
+
 def _directory(name: str, raw: str) -> Path:
     """`raw` as an absolute path, refused when it or a folder above it is a file (the run would
     fail creating its folders in it, far from the setting)."""
     path = Path(raw).resolve()
-    for p in (path, *path.parents):
-        if p.exists():
-            if not p.is_dir():
-                raise SettingsError(f"{name}={raw!r} is not a directory: {p} is a file")
-            break
+    blocker = file_in_the_way(path)
+    if blocker is not None:
+        raise SettingsError(f"{name}={raw!r} is not a directory: {blocker} is a file")
     return path
 
 

@@ -127,8 +127,9 @@ file is new) does not wait: the stability check and the markers protect it.
 
 **A file that cannot be read as a whole** (not UTF-8, UTF-16, zero bytes or
 no header, a required column missing from the header, a column named twice, a
-quote that is never closed, line ends other than LF or CRLF, a broken `.gz` or Parquet file, a `.gz` that
-expands past its limits, an unexpected entry in the folder) fails the load of that feed-month with one message naming
+quote that is never closed, line ends other than LF or CRLF, a broken `.gz`
+or Parquet file, a `.gz` that expands past its limits, an unexpected entry in
+the folder) fails the load of that feed-month with one message naming
 the feed, the month, the file and the fault. Nothing of that month changes,
 and nothing is published.
 
