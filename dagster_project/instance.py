@@ -1,8 +1,9 @@
 """The Dagster instance (DAGSTER_HOME) the CLI, the UI and the tests share.
 
 Its storage is Dagster's SQLite storage in Dagster's own layout (`history/runs.db`,
-`history/runs/<run id>.db`, `schedules/`), with one change: the event log keeps an engine per
-file instead of building one for every event (`PooledSqliteEventLogStorage`).
+`history/runs/<run id>.db`, `schedules/`), with two changes to the event log
+(`PooledSqliteEventLogStorage`): it keeps an engine per file instead of building one for every
+event, and it writes the events Dagster sends as a batch in one transaction per file.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 from dagster import DagsterInstance
+from dagster._core.events.log import EventLogEntry
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     INDEX_SHARD_NAME,
@@ -25,7 +27,7 @@ from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 from dagster._serdes import ConfigurableClassData
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, Transaction
 
 from dagster_project.settings import Settings
 
@@ -69,6 +71,11 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_lock = threading.Lock()
+        # While store_event_batch runs: the thread writing the batch and, per file, its open
+        # connection with the batch's transaction begun.
+        self._batch_thread: int | None = None
+        self._batch: dict[str, tuple[Connection, Transaction]] = {}
+        self._tables: set[str] = set()  # the index's tables known to exist (see has_table)
         super().__init__(base_dir, inst_data)
 
     def _engine(self, shard: str) -> Engine:
@@ -85,20 +92,64 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 self._engines.popitem(last=False)[1].dispose()
             return engine
 
+    def _ready_engine(self, shard: str) -> Engine:
+        engine = self._engine(shard)
+        if shard not in self._initialized_dbs:
+            self._initdb(engine)
+            self._initialized_dbs.add(shard)
+        return engine
+
+    def _touch(self, shard: str) -> None:
+        if shard != INDEX_SHARD_NAME:
+            path = self.path_for_shard(shard)
+            if os.path.exists(path):
+                os.utime(path)
+
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
+        if self._batch_thread == threading.get_ident():  # inside store_event_batch, lock held
+            if shard not in self._batch:
+                conn = self._ready_engine(shard).connect()
+                self._batch[shard] = (conn, conn.begin())
+            yield self._batch[shard][0]
+            return
         with self._db_lock:
-            engine = self._engine(shard)
-            if shard not in self._initialized_dbs:
-                self._initdb(engine)
-                self._initialized_dbs.add(shard)
-            with engine.connect() as conn:
+            with self._ready_engine(shard).connect() as conn:
                 with conn.begin():
                     yield conn
-            if shard != INDEX_SHARD_NAME:
-                path = self.path_for_shard(shard)
-                if os.path.exists(path):
-                    os.utime(path)
+            self._touch(shard)
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """The events Dagster sends as one batch (a run's planned events, the materializations of
+        a partitioned asset's months; see CustomsDagsterInstance) in one transaction per file:
+        all of them or, on an error, none (Dagster then stores them one by one)."""
+        with self._db_lock:
+            self._batch_thread = threading.get_ident()
+            try:
+                for event in events:
+                    self.store_event(event)
+                for _, transaction in self._batch.values():
+                    transaction.commit()
+            except BaseException:
+                for _, transaction in self._batch.values():
+                    if transaction.is_active:
+                        transaction.rollback()
+                raise
+            finally:
+                self._batch_thread = None
+                shards, self._batch = self._batch, {}
+                for conn, _ in shards.values():
+                    conn.close()
+                for shard in shards:
+                    self._touch(shard)
+
+    def has_table(self, table_name: str) -> bool:
+        """Dagster asks this of the index file for every asset event and check result, each time
+        with a new engine and connection; a table it has found stays (Dagster's migrations only
+        add tables), so a found one is not looked for again."""
+        if table_name not in self._tables and super().has_table(table_name):
+            self._tables.add(table_name)
+        return table_name in self._tables
 
     def _dispose_engines(self) -> None:
         with self._engines_lock:
@@ -108,6 +159,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def wipe(self) -> None:
         self._dispose_engines()  # the run files are deleted: no connection may outlive them
+        self._tables.clear()
         super().wipe()
 
     def dispose(self) -> None:
@@ -133,11 +185,22 @@ class CustomsDagsterInstance(DagsterInstance):
     """The instance `dagster.yaml` names (`instance_class`): Dagster's defaults for a home
     folder, but `CustomsSqliteStorage` for its storage. Dagster hands a custom instance class
     the home folder's path when it loads it, so dagster.yaml names no path and a data dir can
-    be moved."""
+    be moved.
+
+    Dagster sends some events as batches (the planned events of a run's every asset, check and
+    month, then each partitioned asset's materializations) but stores them one by one unless
+    DAGSTER_EVENT_BATCH_SIZE is set: here batches are on by default (EVENT_BATCH_SIZE), and the
+    pooled event log writes each one in one transaction per file. DAGSTER_EVENT_BATCH_SIZE still
+    sets the size (0: one event at a time, as Dagster's default)."""
+
+    EVENT_BATCH_SIZE = 1000
 
     @classmethod
     def config_schema(cls) -> dict:
         return {}
+
+    def _get_event_batch_size(self) -> int:
+        return int(os.getenv("DAGSTER_EVENT_BATCH_SIZE", str(self.EVENT_BATCH_SIZE)))
 
     @staticmethod
     def config_defaults(base_dir: str) -> dict:
