@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from dagster_project.contract import FEEDS, Column, Feed, feed_by_name
-from dagster_project.ingest.files import FileFault
+from dagster_project.ingest.files import CHUNK_BYTES, FileFault, mixed_line_ends
 from dagster_project.ingest import loader
 from dagster_project.ingest.loader import load_feed_month
 from tests.feed_rows import CODE_SETS, MANUAL_KPIS, MONTH, VALID, numbered, write_feed_file
@@ -610,6 +610,26 @@ FILE_FAULTS = {
         "b.csv",
         "line ends must be LF or CRLF: a bare CR inside the header row",
     ),
+    "mixed-line-ends": (
+        lambda d: (d / "b.csv").write_bytes(
+            b"ticket_id,ticket_type,opened_at\nT1,INCIDENT,2024-03-05 09:00\r\n"
+            b"T2,INCIDENT,2024-03-05 09:00\n"
+        ),
+        "b.csv",
+        "line ends must be LF or CRLF, one kind throughout the file: line 1 ends with LF, "
+        "line 2 with CRLF",
+    ),
+    "bare-cr-in-a-row": (
+        lambda d: (d / "b.csv.gz").write_bytes(
+            gzip.compress(
+                b"ticket_id,ticket_type,opened_at\r\nT1,INCIDENT,2024-03-05 09:00\r\n"
+                b"T2,INCIDENT\r,2024-03-05 09:00\r\n"
+            )
+        ),
+        "b.csv.gz",
+        "line ends must be LF or CRLF, one kind throughout the file: line 1 ends with CRLF, "
+        "a bare CR in line 3",
+    ),
     "other-file": (
         lambda d: (d / "notes.xlsx").write_bytes(b"PK"),
         "notes.xlsx",
@@ -635,6 +655,19 @@ def test_file_fault_fails_the_month_and_changes_nothing(con, tmp_path, case):
     assert fault.file == file
     assert fault.fault.startswith(message), fault.fault
     assert str(fault).startswith(f"tickets 2024-03: file {file!r}: ")
+
+
+def test_line_ends_are_told_apart_across_read_chunks(tmp_path):
+    """mixed_line_ends reads a file in chunks: a CRLF split between two chunks is one CRLF."""
+    row = b"T1,INCIDENT,2024-03-05 09:00"
+    body = row * (CHUNK_BYTES // len(row))
+    crlf = tmp_path / "crlf.csv"
+    crlf.write_bytes(b"h\r\n" + body[: CHUNK_BYTES - 4] + b"\r\n" + row + b"\r\n")
+    assert crlf.read_bytes()[CHUNK_BYTES - 1 : CHUNK_BYTES + 1] == b"\r\n"  # split as meant
+    assert mixed_line_ends(crlf, gz=False) is None
+    late = tmp_path / "late.csv.gz"  # the other kind only in a later chunk
+    late.write_bytes(gzip.compress(b"h\n" + (row + b"\n") * 50_000 + row + b"\r\n"))
+    assert mixed_line_ends(late, gz=True) == "line 1 ends with LF, line 50002 with CRLF"
 
 
 def test_dotfiles_are_ignored(con, tmp_path):

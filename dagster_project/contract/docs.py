@@ -97,9 +97,11 @@ file is new) does not wait: the stability check and the markers protect it.
 
 * CSV: a header row, UTF-8 (a byte-order mark is fine), `,` or `;` as the
   delimiter (taken from the header row), `"` for quoting (quoted fields may
-  hold delimiters and line breaks), CRLF or LF line ends (a bare CR in the
-  header row, as classic Mac files end their lines, is a file-level fault). An
-  empty field is null.
+  hold delimiters and line breaks), CRLF or LF line ends, one kind throughout
+  a file. A file mixing them, or with a bare CR (as classic Mac files end their
+  lines), is a file-level fault whose message names the first line of each kind
+  (lines as an editor counts them); a quoted line break inside a value may be
+  either. An empty field is null.
   Header names match the columns below ignoring case and surrounding spaces;
   extra columns are ignored and noted once per file in `load_audit.notes`.
 * `.csv.gz`: the same, gzip-compressed (several gzip members in one file
@@ -127,7 +129,7 @@ file is new) does not wait: the stability check and the markers protect it.
 
 **A file that cannot be read as a whole** (not UTF-8, UTF-16, zero bytes or
 no header, a required column missing from the header, a column named twice, a
-quote that is never closed, line ends other than LF or CRLF, a broken `.gz`
+quote that is never closed, line ends other than LF or CRLF or a mix of the two, a broken `.gz`
 or Parquet file, a `.gz` that expands past its limits, an unexpected entry in
 the folder) fails the load of that feed-month with one message naming
 the feed, the month, the file and the fault. Nothing of that month changes,

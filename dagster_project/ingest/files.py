@@ -154,6 +154,50 @@ def scan_file(path: Path, limits: ReadLimits, fault) -> FileScan:
     return FileScan(sha.hexdigest(), lines.close() if lines else (), expanded)
 
 
+def mixed_line_ends(path: Path, gz: bool) -> str | None:
+    """Where a CSV's line ends change kind, or None if they do not: "line 1 ends with LF, line 2
+    with CRLF", "line 1 ends with LF, a bare CR in line 7". DuckDB's reader takes one kind per
+    file and reports a mix only as "The CSV Parser state machine reached an invalid state"; this
+    reads the file again to name the lines, so it runs only after a read has failed. Lines are
+    counted as an editor counts them (a quoted line break counts; the rejects count records)."""
+    first: dict[str, int] = {}  # kind -> the first line where it is
+    line, carry = 1, b""  # a CR at a chunk's end waits for the next chunk: it may be a CRLF
+    opener = gzip.open if gz else Path.open
+    with opener(path, "rb") as fh:
+        while True:
+            data = fh.read(CHUNK_BYTES)
+            chunk, carry = carry + data, b""
+            if data and chunk.endswith(b"\r"):
+                chunk, carry = chunk[:-1], b"\r"
+            crlf = chunk.count(b"\r\n")
+            counts = {
+                "CRLF": crlf,
+                "LF": chunk.count(b"\n") - crlf,
+                "CR": chunk.count(b"\r") - crlf,
+            }
+            if {kind for kind, n in counts.items() if n} - first.keys():
+                for match in re.finditer(rb"\r\n|\n|\r", chunk):  # a kind is new: find its line
+                    kind = _LINE_END_KINDS[match.group()]
+                    first.setdefault(kind, line)
+                    line += kind != "CR"
+            else:
+                line += counts["CRLF"] + counts["LF"]
+            if len(first) > 1 or not data:
+                break
+    if len(first) < 2 and "CR" not in first:
+        return None
+    said = [
+        f"a bare CR in line {n}" if kind == "CR" else f"line {n} ends with {kind}"
+        for kind, n in sorted(first.items(), key=lambda kv: kv[1])
+    ]
+    if len(said) > 1 and said[1].startswith("line "):
+        said[1] = said[1].replace(" ends", "", 1)
+    return ", ".join(said)
+
+
+_LINE_END_KINDS = {b"\r\n": "CRLF", b"\n": "LF", b"\r": "CR"}
+
+
 class FileFault(Exception):
     """A file of a feed-month cannot be loaded; the month's load fails, nothing changes."""
 

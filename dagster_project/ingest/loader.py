@@ -36,6 +36,7 @@ from dagster_project.ingest.files import (
     ReadLimits,
     inspect_file,
     literal_alias,
+    mixed_line_ends,
     scan_file,
 )
 from dagster_project.ingest.rowchecks import (
@@ -191,8 +192,19 @@ class _Stage:
         try:
             self.con.execute(sql)
         except duckdb.Error as exc:
-            kind = "unreadable Parquet file" if self.spec.format == "parquet" else "unreadable CSV"
-            raise self.fault(f"{kind} ({str(exc).splitlines()[0]})") from exc
+            said = str(exc).splitlines()[0]
+            if self.spec.format == "parquet":
+                raise self.fault(f"unreadable Parquet file ({said})") from exc
+            mixed = (
+                mixed_line_ends(self.spec.path, self.spec.compression == "gzip")
+                if "state machine reached an invalid state" in said
+                else None
+            )
+            if mixed:
+                raise self.fault(
+                    f"line ends must be LF or CRLF, one kind throughout the file: {mixed} ({said})"
+                ) from exc
+            raise self.fault(f"unreadable CSV ({said})") from exc
 
     def _contract_source(self, rejects: str, columns: list[str]) -> str:
         """The file's rows with a text column for each of `columns` (contract columns; NULL
