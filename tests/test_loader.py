@@ -630,6 +630,23 @@ FILE_FAULTS = {
         "line ends must be LF or CRLF, one kind throughout the file: line 1 ends with CRLF, "
         "a bare CR in line 3",
     ),
+    "parquet-nested-column": (
+        lambda d: duckdb.execute(
+            "COPY (SELECT 'T1' AS ticket_id, {'code': 'INCIDENT'} AS ticket_type, "
+            f"'2024-03-05 09:00' AS opened_at) TO '{d / 'b.parquet'}' (FORMAT parquet)"
+        ),
+        "b.parquet",
+        "column 'ticket_type' holds nested values (STRUCT(code VARCHAR)): ticket_type takes one "
+        "value per row",
+    ),
+    "parquet-list-column": (
+        lambda d: duckdb.execute(
+            "COPY (SELECT ['T1', 'T2'] AS TICKET_ID, 'INCIDENT' AS ticket_type, "
+            f"'2024-03-05 09:00' AS opened_at) TO '{d / 'b.parquet'}' (FORMAT parquet)"
+        ),
+        "b.parquet",
+        "column 'TICKET_ID' holds nested values (VARCHAR[]): ticket_id takes one value per row",
+    ),
     "other-file": (
         lambda d: (d / "notes.xlsx").write_bytes(b"PK"),
         "notes.xlsx",

@@ -110,7 +110,8 @@ file is new) does not wait: the stability check and the markers protect it.
   {gzip_floor} MiB always pass this ratio) and never past `CUSTOMS_KPI_GZIP_MAX_SIZE`
   (default {gzip_size}); past either, the file is refused before anything reads it.
   Parquet: the same column names; values are read as text and checked
-  exactly like CSV values.
+  exactly like CSV values. A contract column holding nested values (a struct,
+  list, map or union) is a file-level fault: it has no one value to check.
 * A line may be at most {max_line} bytes long. A longer one is a rejected row
   ("line too long (N bytes; at most {max_line})", its first 1,000 bytes kept as
   its text), whether or not it ends with a line break: it is counted, never
@@ -129,10 +130,11 @@ file is new) does not wait: the stability check and the markers protect it.
 
 **A file that cannot be read as a whole** (not UTF-8, UTF-16, zero bytes or
 no header, a required column missing from the header, a column named twice, a
-quote that is never closed, line ends other than LF or CRLF or a mix of the two, a broken `.gz`
-or Parquet file, a `.gz` that expands past its limits, an unexpected entry in
-the folder) fails the load of that feed-month with one message naming
-the feed, the month, the file and the fault. Nothing of that month changes,
+quote that is never closed, line ends other than LF or CRLF or a mix of the
+two, a broken `.gz` or Parquet file, a Parquet column of nested values, a
+`.gz` that expands past its limits, an unexpected entry in the folder) fails
+the load of that feed-month with one message naming the feed, the month, the
+file and the fault. Nothing of that month changes,
 and nothing is published.
 
 **A row that breaks the contract** is not loaded: it goes to `raw.rejects`

@@ -339,12 +339,19 @@ def map_header(
     return mapping, extra
 
 
+def _is_nested(duckdb_type: str) -> bool:
+    """A struct, map, union, list or array type, as DuckDB's DESCRIBE names it."""
+    return duckdb_type.upper().startswith(("STRUCT(", "MAP(", "UNION(")) or duckdb_type.endswith(
+        "]"
+    )
+
+
 def inspect_file(
     path: Path, feed: Feed, month: date, parquet_columns=None, read_path: Path | None = None
 ) -> FileSpec:
     """Decide format, compression and delimiter, and map the header to the contract.
 
-    `parquet_columns` is a callable returning a Parquet file's column names
+    `parquet_columns` is a callable returning a Parquet file's columns as (name, DuckDB type)
     (DuckDB reads the schema from `read_path`); it is only called for Parquet files.
     """
 
@@ -354,10 +361,18 @@ def inspect_file(
     lower = path.name.lower()
     if lower.endswith(".parquet"):
         try:
-            header = tuple(parquet_columns(read_path or path))
+            columns = parquet_columns(read_path or path)
         except Exception as exc:  # DuckDB raises several kinds for a broken Parquet file
             raise fault(f"unreadable Parquet file ({str(exc).splitlines()[0]})") from exc
+        header = tuple(name for name, _ in columns)
         mapping, extra = map_header(feed, header, fault)
+        for name, position in mapping.items():
+            kind = columns[position][1]
+            if _is_nested(kind):
+                raise fault(
+                    f"column {header[position]!r} holds nested values ({kind}): "
+                    f"{name} takes one value per row"
+                )
         return FileSpec(path, "parquet", "none", None, header, mapping, extra, read_path)
 
     gz = lower.endswith(".gz")

@@ -108,10 +108,10 @@ def too_long(size: int | None, limit: int) -> str:
     )
 
 
-def _parquet_columns(con: duckdb.DuckDBPyConnection) -> Callable[[Path], list[str]]:
-    def columns(path: Path) -> list[str]:
+def _parquet_columns(con: duckdb.DuckDBPyConnection) -> Callable[[Path], list[tuple[str, str]]]:
+    def columns(path: Path) -> list[tuple[str, str]]:
         rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet({lit(str(path))})").fetchall()
-        return [r[0] for r in rows]
+        return [(r[0], r[1]) for r in rows]
 
     return columns
 
