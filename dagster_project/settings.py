@@ -230,6 +230,30 @@ def _engine(env: dict[str, str], name: str) -> str:
     return raw
 
 
+# The master URLs Spark 4 parses itself (SparkMasterRegex) and the cluster managers it ships
+# (spark-yarn, spark-kubernetes); Mesos support is gone since Spark 4.0.
+SPARK_MASTER_FORMS = (
+    r"local",
+    r"local\[([0-9]+|\*)\]",
+    r"local\[([0-9]+|\*)\s*,\s*[0-9]+\]",
+    r"local-cluster\[\s*[0-9]+\s*,\s*[0-9]+\s*,\s*[0-9]+\s*\]",
+    r"spark://[^\s/]+",
+    r"yarn",
+    r"k8s://\S+",
+)
+
+
+def _spark_master(env: dict[str, str], name: str) -> str:
+    raw = (env.get(name) or "").strip() or DEFAULT_SPARK_MASTER
+    if not any(re.fullmatch(form, raw) for form in SPARK_MASTER_FORMS):
+        raise SettingsError(
+            f"{name}={raw!r} is not a Spark master URL: local, local[N], local[*], "
+            "local[N,retries], local-cluster[N,cores,MiB], spark://host:port[,host:port], yarn "
+            "or k8s://https://host:port"
+        )
+    return raw
+
+
 def _spark_conf(env: dict[str, str], name: str) -> tuple[tuple[str, str], ...]:
     """`key=value` pairs separated by spaces (a value holds no space)."""
     pairs = []
@@ -453,8 +477,7 @@ class Settings:
             gzip_max_ratio=_count(env, f"{ENV_PREFIX}GZIP_MAX_RATIO", 1) or DEFAULT_GZIP_MAX_RATIO,
             gzip_max_size=_size(env, f"{ENV_PREFIX}GZIP_MAX_SIZE", DEFAULT_GZIP_MAX_SIZE),
             engine=engine,
-            spark_master=(env.get(f"{ENV_PREFIX}SPARK_MASTER") or "").strip()
-            or DEFAULT_SPARK_MASTER,
+            spark_master=_spark_master(env, f"{ENV_PREFIX}SPARK_MASTER"),
             spark_conf=_spark_conf(env, f"{ENV_PREFIX}SPARK_CONF"),
             lake=_directory(f"{ENV_PREFIX}LAKE_DIR", lake) if lake else None,
         )

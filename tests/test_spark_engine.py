@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -161,6 +162,23 @@ def test_engine_settings_are_checked_at_start(tmp_path, monkeypatch):
         make_settings(
             tmp_path, CUSTOMS_KPI_SPARK_CONF="spark.sql.shuffle.partitions=4 spark.executor.memory"
         )
+    for master in ("localhost:7077", "local[two]", "spark:/host:7077", "mesos://host:5050"):
+        with pytest.raises(
+            SettingsError,
+            match=rf"CUSTOMS_KPI_SPARK_MASTER={re.escape(repr(master))} is not a Spark master URL",
+        ):
+            make_settings(tmp_path, CUSTOMS_KPI_SPARK_MASTER=master)
+    for master in (
+        "local",
+        "local[2]",
+        "local[*]",
+        "local[*, 3]",
+        "local-cluster[2, 1, 1024]",
+        "spark://host-a:7077,host-b:7077",
+        "yarn",
+        "k8s://https://api.example.org:443",
+    ):
+        assert make_settings(tmp_path, CUSTOMS_KPI_SPARK_MASTER=master).spark_master == master
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(SettingsError, match=r"CUSTOMS_KPI_ENGINE=spark needs Java 17"):
