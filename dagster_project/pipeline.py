@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
-import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
@@ -101,21 +99,6 @@ def summary_table(settings: Settings, first: date, last: date, published: bool) 
     return "\n".join(lines)
 
 
-def warm_imports() -> threading.Thread:
-    """Import Great Expectations in the background while the raw loads run (DuckDB releases the
-    GIL): the quality checks need it a few seconds later, and it takes ~2-4 s to import."""
-
-    def load() -> None:
-        try:
-            importlib.import_module("great_expectations")
-        except Exception:  # the checks import it again and report the error there
-            pass
-
-    thread = threading.Thread(target=load, name="warm-imports", daemon=True)
-    thread.start()
-    return thread
-
-
 def run_pipeline(
     settings: Settings,
     *,
@@ -166,7 +149,6 @@ def _run_locked(
         ensure_dagster_home(settings)
         from dagster_project.assemble import build_definitions
 
-        warm_imports()
         job = build_definitions(settings).resolve_job_def(PIPELINE_JOB_NAME)
         run_config: dict = {"ops": {DBT_OP_NAME: {"config": {"full_refresh": full_refresh}}}}
         if not verbose:

@@ -234,3 +234,54 @@ def test_dbt_keeps_its_run_state_in_the_data_dir(world):
     assert "model.customs_kpi.kpi_monthly" in compiled
     assert (target / "partial_parse.msgpack").is_file()
     assert (target / "dbt.log").is_file()
+
+
+# Run in a new interpreter, so that nothing is imported yet: `customs-kpi run` with a finder
+# in front of the import system that notes every import made off the main thread. A script file,
+# not `python -c`: pyspark, which Great Expectations imports, ends a process whose __main__ has
+# no file (tests/conftest.py).
+OFF_MAIN_IMPORTS = """
+import json, sys, threading
+
+class Watch:
+    seen = []
+
+    def find_spec(self, name, path=None, target=None):
+        if threading.current_thread() is not threading.main_thread():
+            Watch.seen.append((threading.current_thread().name, name))
+        return None
+
+sys.meta_path.insert(0, Watch())
+from dagster_project.cli import main
+
+code = main(["run"])
+print(json.dumps({"code": code, "off_main": Watch.seen[:20], "count": len(Watch.seen)}))
+"""
+
+
+def test_a_run_imports_every_module_on_its_own_thread(world, tmp_path):
+    """A module imported on one thread while another thread uses its library can be seen half
+    initialised: a run once failed so when Great Expectations was imported on a helper thread
+    (to save time) while the run's thread used SQLAlchemy ("partially initialized module
+    'sqlalchemy.orm.exc' has no attribute 'UnmappedClassError'"). Nothing imports beside the run."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    settings, _ = world
+    copy = make_settings(tmp_path / "data")
+    shutil.copytree(settings.raw_dir, copy.raw_dir)
+    script = tmp_path / "off_main_imports.py"
+    script.write_text(OFF_MAIN_IMPORTS, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        env={**os.environ, **copy.as_env()},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert found["code"] == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert found["count"] == 0, found["off_main"]
