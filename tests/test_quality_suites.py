@@ -182,3 +182,37 @@ def test_suites_load_into_great_expectations():
         )
         assert len(suite.expectations) == len(data["expectations"])
     assert EXPECTATIONS_DIR.name == "expectations"
+
+
+def test_a_run_pyspark_would_end_fails_its_checks_with_a_clear_error(tmp_path):
+    """pyspark ends a process whose __main__ has no file (`python -c`) when Great Expectations
+    imports it: the run's checks fail saying so, not with SystemExit's bare "0"."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from dagster_project.settings import PROJECT_ROOT
+    from tests.conftest import make_settings
+
+    pytest.importorskip("pyspark")  # the spark extra, which `make install` always installs
+    settings = make_settings(tmp_path / "data")
+    for feed in (PROJECT_ROOT / "data" / "raw").iterdir():
+        if (feed / "2024-01").is_dir():
+            shutil.copytree(feed / "2024-01", settings.raw_dir / feed.name / "2024-01")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from dagster_project.cli import main\nraise SystemExit(main(['run']))",
+        ],
+        env={**os.environ, **settings.as_env()},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (
+        "error: raw__declarations_quality: Great Expectations could not be imported: pyspark"
+        in proc.stderr
+    ), proc.stderr[-3000:]

@@ -99,6 +99,22 @@ class Validation:
     docs_page: str | None = None
 
 
+def import_great_expectations():
+    """The `great_expectations` module. With the `spark` extra installed, Great Expectations
+    imports pyspark, which ends the process (`sys.exit(0)`, after "Skipping doctests") when its
+    `__main__` has no file: it takes `python -c` or a script read from stdin for a doctest run.
+    A quality check would then fail with the bare message "0"; here it says what happened."""
+    try:
+        import great_expectations
+    except SystemExit:
+        raise RuntimeError(
+            "Great Expectations could not be imported: pyspark (installed with the spark extra) "
+            "ends a Python process whose __main__ has no file, as under `python -c` or a script "
+            "read from stdin; run `customs-kpi`, `python -m ...` or a script file instead"
+        ) from None  # the run's error names the root cause: SystemExit's "0" would hide this
+    return great_expectations
+
+
 def _context(run_name: str, docs_dir: Path | None):
     """One ephemeral GX context per run (cached), with a Data Docs site in docs_dir."""
     import great_expectations as gx
@@ -156,7 +172,7 @@ def validate_frame(
     docs_dir: Path | None,
 ) -> Validation:
     """Run the feed's suite on its metrics frame; findings per failed expectation and month."""
-    import great_expectations as gx
+    gx = import_great_expectations()
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
 
