@@ -647,6 +647,15 @@ FILE_FAULTS = {
         "b.parquet",
         "column 'TICKET_ID' holds nested values (VARCHAR[]): ticket_id takes one value per row",
     ),
+    "header-row-too-long": (
+        lambda d: (d / "b.csv").write_bytes(
+            b"ticket_id,ticket_type,opened_at,"
+            + b"x" * 2_000_000
+            + b"\nT1,INCIDENT,2024-03-05 09:00,\n"
+        ),
+        "b.csv",
+        "header row longer than 2,000,000 bytes",
+    ),
     "other-file": (
         lambda d: (d / "notes.xlsx").write_bytes(b"PK"),
         "notes.xlsx",
@@ -685,6 +694,17 @@ def test_line_ends_are_told_apart_across_read_chunks(tmp_path):
     late = tmp_path / "late.csv.gz"  # the other kind only in a later chunk
     late.write_bytes(gzip.compress(b"h\n" + (row + b"\n") * 50_000 + row + b"\r\n"))
     assert mixed_line_ends(late, gz=True) == "line 1 ends with LF, line 50002 with CRLF"
+
+
+def test_a_header_row_longer_than_the_head_sample_is_read_whole(con, tmp_path):
+    """The header is taken from the file's first 64 KiB, read on to the header's end when it is
+    longer (a wide export: 12,000 extra columns here, ~250 KB)."""
+    feed = feed_by_name("tickets")
+    extra = [f"extra_column_{i:05d}" for i in range(12_000)]
+    write_feed_file(tmp_path, feed, rows_of(feed, 2), columns=feed.column_names + extra)
+    result = load(con, tmp_path, feed)
+    assert (result.rows_read, result.rows_accepted) == (2, 2), result
+    assert result.files[0].notes == [f"ignored extra columns: {', '.join(extra)}"]
 
 
 def test_dotfiles_are_ignored(con, tmp_path):

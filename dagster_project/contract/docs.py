@@ -115,7 +115,8 @@ file is new) does not wait: the stability check and the markers protect it.
 * A line may be at most {max_line} bytes long. A longer one is a rejected row
   ("line too long (N bytes; at most {max_line})", its first 1,000 bytes kept as
   its text), whether or not it ends with a line break: it is counted, never
-  dropped.
+  dropped. A header row longer than that is a file-level fault; a wide header
+  shorter than that is read whole, however many columns it names.
 * Timestamps: ISO 8601 date and time (`T` or a space between them; seconds
   and fractions optional). With a UTC offset (`+05:00`, `Z`) the instant is
   converted to UTC; without one it is local time in `CUSTOMS_KPI_TZ`. All
@@ -129,13 +130,13 @@ file is new) does not wait: the stability check and the markers protect it.
 ## What happens to bad input
 
 **A file that cannot be read as a whole** (not UTF-8, UTF-16, zero bytes or
-no header, a required column missing from the header, a column named twice, a
-quote that is never closed, line ends other than LF or CRLF or a mix of the
-two, a broken `.gz` or Parquet file, a Parquet column of nested values, a
-`.gz` that expands past its limits, an unexpected entry in the folder) fails
-the load of that feed-month with one message naming the feed, the month, the
-file and the fault. Nothing of that month changes,
-and nothing is published.
+no header, a header row past the line limit, a required column missing from
+the header, a column named twice, a quote that is never closed, line ends
+other than LF or CRLF or a mix of the two, a broken `.gz` or Parquet file, a
+Parquet column of nested values, a `.gz` that expands past its limits, an
+unexpected entry in the folder) fails the load of that feed-month with one
+message naming the feed, the month, the file and the fault. Nothing of that
+month changes, and nothing is published.
 
 **A row that breaks the contract** is not loaded: it goes to `raw.rejects`
 (published as `marts.load_rejects`) with the feed, month, file, line (the

@@ -265,14 +265,23 @@ def sha256_of(path: Path) -> str:
 
 
 def _read_head(path: Path, gz: bool, fault) -> bytes:
+    """The file's first HEADER_SAMPLE_BYTES, read on to the end of the header row when that is
+    longer (a wide export), up to the longest line a file may hold (`ReadLimits.max_line_bytes`):
+    a longer header row is a fault."""
+    limit = ReadLimits.max_line_bytes
     try:
-        if gz:
-            with gzip.open(path, "rb") as fh:
-                return fh.read(HEADER_SAMPLE_BYTES)
-        with path.open("rb") as fh:
-            return fh.read(HEADER_SAMPLE_BYTES)
+        with gzip.open(path, "rb") if gz else path.open("rb") as fh:
+            head = fh.read(HEADER_SAMPLE_BYTES)
+            while b"\n" not in head and len(head) <= limit:
+                more = fh.read(HEADER_SAMPLE_BYTES)
+                if not more:
+                    break
+                head += more
     except (OSError, EOFError, zlib.error) as exc:
         raise fault(f"unreadable{' gzip' if gz else ''} file ({exc})") from exc
+    if b"\n" not in head[: limit + 1] and len(head) > limit:
+        raise fault(f"header row longer than {limit:,} bytes, the longest line a file may hold")
+    return head
 
 
 def _header_line(head: bytes, fault) -> str:
@@ -308,10 +317,17 @@ def _header_line(head: bytes, fault) -> str:
 def _split_header(line: str) -> tuple[str, tuple[str, ...]]:
     """Detect the delimiter (',' or ';') from the header and split it."""
     best: tuple[str, list[str]] | None = None
-    for delim in (",", ";"):
-        fields = next(csv.reader(io.StringIO(line), delimiter=delim, quotechar='"'), [])
-        if best is None or len(fields) > len(best[1]):
-            best = (delim, fields)
+    # Python's csv module refuses a field longer than its field_size_limit (128 KiB by default, a
+    # setting of the whole process): a wide header split on the other delimiter is one such field.
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(line) + 1))
+    try:
+        for delim in (",", ";"):
+            fields = next(csv.reader(io.StringIO(line), delimiter=delim, quotechar='"'), [])
+            if best is None or len(fields) > len(best[1]):
+                best = (delim, fields)
+    finally:
+        csv.field_size_limit(limit)
     assert best is not None
     return best[0], tuple(best[1])
 
