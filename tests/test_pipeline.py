@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 from datetime import date
 
 import duckdb
@@ -264,11 +268,6 @@ def test_a_run_imports_every_module_on_its_own_thread(world, tmp_path):
     initialised: a run once failed so when Great Expectations was imported on a helper thread
     (to save time) while the run's thread used SQLAlchemy ("partially initialized module
     'sqlalchemy.orm.exc' has no attribute 'UnmappedClassError'"). Nothing imports beside the run."""
-    import os
-    import shutil
-    import subprocess
-    import sys
-
     settings, _ = world
     copy = make_settings(tmp_path / "data")
     shutil.copytree(settings.raw_dir, copy.raw_dir)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
@@ -18,7 +22,8 @@ from dagster_project.quality.suites import (
     suite_text,
     write_suites,
 )
-from dagster_project.settings import EXPECTATIONS_DIR
+from dagster_project.settings import EXPECTATIONS_DIR, PROJECT_ROOT
+from tests.conftest import make_settings
 
 
 @pytest.mark.parametrize("feed", FEEDS, ids=lambda f: f.name)
@@ -187,14 +192,6 @@ def test_suites_load_into_great_expectations():
 def test_a_run_pyspark_would_end_fails_its_checks_with_a_clear_error(tmp_path):
     """pyspark ends a process whose __main__ has no file (`python -c`) when Great Expectations
     imports it: the run's checks fail saying so, not with SystemExit's bare "0"."""
-    import os
-    import shutil
-    import subprocess
-    import sys
-
-    from dagster_project.settings import PROJECT_ROOT
-    from tests.conftest import make_settings
-
     pytest.importorskip("pyspark")  # the spark extra, which `make install` always installs
     settings = make_settings(tmp_path / "data")
     for feed in (PROJECT_ROOT / "data" / "raw").iterdir():

@@ -162,8 +162,7 @@ def mixed_line_ends(path: Path, gz: bool) -> str | None:
     counted as an editor counts them (a quoted line break counts; the rejects count records)."""
     first: dict[str, int] = {}  # kind -> the first line where it is
     line, carry = 1, b""  # a CR at a chunk's end waits for the next chunk: it may be a CRLF
-    opener = gzip.open if gz else Path.open
-    with opener(path, "rb") as fh:
+    with _open_content(path, gz) as fh:
         while True:
             data = fh.read(CHUNK_BYTES)
             chunk, carry = carry + data, b""
@@ -186,12 +185,12 @@ def mixed_line_ends(path: Path, gz: bool) -> str | None:
                 break
     if len(first) < 2 and "CR" not in first:
         return None
-    said = [
-        f"a bare CR in line {n}" if kind == "CR" else f"line {n} ends with {kind}"
-        for kind, n in sorted(first.items(), key=lambda kv: kv[1])
-    ]
-    if len(said) > 1 and said[1].startswith("line "):
-        said[1] = said[1].replace(" ends", "", 1)
+    said = []
+    for kind, n in sorted(first.items(), key=lambda kv: kv[1]):
+        if kind == "CR":
+            said.append(f"a bare CR in line {n}")
+        else:  # "line 1 ends with LF, line 2 with CRLF"
+            said.append(f"line {n} {'with' if said else 'ends with'} {kind}")
     return ", ".join(said)
 
 
@@ -264,13 +263,18 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def _read_head(path: Path, gz: bool, fault) -> bytes:
+def _open_content(path: Path, gz: bool):
+    """The file's bytes as stored, or expanded for a `.gz` (read only after `scan_file` has
+    checked its expansion against the limits)."""
+    return gzip.open(path, "rb") if gz else path.open("rb")
+
+
+def _read_head(path: Path, gz: bool, fault, limit: int) -> bytes:
     """The file's first HEADER_SAMPLE_BYTES, read on to the end of the header row when that is
-    longer (a wide export), up to the longest line a file may hold (`ReadLimits.max_line_bytes`):
-    a longer header row is a fault."""
-    limit = ReadLimits.max_line_bytes
+    longer (a wide export), up to `limit`, the longest line a file may hold: a longer header row
+    is a fault."""
     try:
-        with gzip.open(path, "rb") if gz else path.open("rb") as fh:
+        with _open_content(path, gz) as fh:
             head = fh.read(HEADER_SAMPLE_BYTES)
             while b"\n" not in head and len(head) <= limit:
                 more = fh.read(HEADER_SAMPLE_BYTES)
@@ -279,7 +283,8 @@ def _read_head(path: Path, gz: bool, fault) -> bytes:
                 head += more
     except (OSError, EOFError, zlib.error) as exc:
         raise fault(f"unreadable{' gzip' if gz else ''} file ({exc})") from exc
-    if b"\n" not in head[: limit + 1] and len(head) > limit:
+    header_end = head.find(b"\n")
+    if (len(head) if header_end < 0 else header_end) > limit:
         raise fault(f"header row longer than {limit:,} bytes, the longest line a file may hold")
     return head
 
@@ -363,12 +368,18 @@ def _is_nested(duckdb_type: str) -> bool:
 
 
 def inspect_file(
-    path: Path, feed: Feed, month: date, parquet_columns=None, read_path: Path | None = None
+    path: Path,
+    feed: Feed,
+    month: date,
+    parquet_columns=None,
+    read_path: Path | None = None,
+    limits: ReadLimits = ReadLimits(),
 ) -> FileSpec:
     """Decide format, compression and delimiter, and map the header to the contract.
 
     `parquet_columns` is a callable returning a Parquet file's columns as (name, DuckDB type)
-    (DuckDB reads the schema from `read_path`); it is only called for Parquet files.
+    (DuckDB reads the schema from `read_path`); it is only called for Parquet files. A CSV's
+    header row may be as long as any line (`limits.max_line_bytes`).
     """
 
     def fault(message: str) -> FileFault:
@@ -394,7 +405,7 @@ def inspect_file(
     gz = lower.endswith(".gz")
     if path.stat().st_size == 0:
         raise fault("empty file: zero bytes, no header row")
-    head = _read_head(path, gz, fault)
+    head = _read_head(path, gz, fault, limits.max_line_bytes)
     line = _header_line(head, fault)
     delimiter, header = _split_header(line)
     mapping, extra = map_header(feed, header, fault)

@@ -472,7 +472,12 @@ def load_feed_month(
             alias = literal_alias(path, Path(links.name), i)
             specs.append(
                 inspect_file(
-                    path, feed, month, parquet_columns=_parquet_columns(con), read_path=alias
+                    path,
+                    feed,
+                    month,
+                    parquet_columns=_parquet_columns(con),
+                    read_path=alias,
+                    limits=limits,
                 )
             )
         stages = [
